@@ -1,0 +1,214 @@
+"""Image decoders: the same JPEG file through different libraries gives different pixels.
+
+Every decoder returns the pixels as stored in the file, HxWx3 uint8 RGB: EXIF orientation is
+ignored everywhere, as torchvision's ImageFolder loader ignores it. A file a decoder cannot decode
+(corrupt, truncated, unsupported) raises `DecodeError` from `decode`. The heavy libraries (OpenCV,
+torch, PyAV, simplejpeg) are imported only when their decoder runs.
+
+Measured behaviour (Pillow 13, OpenCV 5, torchvision 0.29, PyAV 18 / FFmpeg 8, simplejpeg 1.9):
+a JPEG cut short mid-scan is a `DecodeError` for every decoder (OpenCV's imdecode returns None,
+torchvision raises, FFmpeg is run with ``err_detect=explode``); only FFmpeg accepts a file whose
+sole defect is a missing EOI marker. CMYK JPEGs decode everywhere, with slightly different
+CMYK-to-RGB conversions (up to a few grey levels from Pillow; torchvision matches Pillow exactly).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from io import BytesIO
+
+import numpy as np
+
+from sysnoise.registry import Registry
+
+
+class DecodeError(Exception):
+    """A file this decoder cannot decode (corrupt, truncated, unsupported)."""
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """One way to turn file bytes into HxWx3 uint8 RGB pixels."""
+
+    name: str
+    library: str
+    description: str
+    decode: Callable[[bytes, int], np.ndarray]
+    uses_min_side: bool = False
+    jpeg_only: bool = False
+
+
+DECODERS: Registry[Decoder] = Registry("decoder", Decoder)
+
+# torchvision 0.29 warns on every call that its image codecs are deprecated in favour of
+# TorchCodec; that says nothing about the file, unlike any other warning it may give.
+_TORCHVISION_DEPRECATION = "The image decoding and encoding capabilities of TorchVision"
+
+
+def _decode_pil(data: bytes, min_side: int) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _decode_pil_draft(data: bytes, min_side: int) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(BytesIO(data)) as image:
+        # Only JPEG (and MPO) implement draft; for other formats it is a no-op.
+        image.draft("RGB", (min_side, min_side))
+        return np.asarray(image.convert("RGB"))
+
+
+def _decode_cv2(data: bytes, min_side: int) -> np.ndarray:
+    import cv2
+
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    if bgr is None:
+        raise ValueError("cv2.imdecode returned None (corrupt, truncated or unsupported file)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _decode_torchvision(data: bytes, min_side: int) -> np.ndarray:
+    import torch
+    from torchvision.io import ImageReadMode, decode_image
+
+    encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    with warnings.catch_warnings():
+        # A warning from the decoder is a signal about the file: make it an error.
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=_TORCHVISION_DEPRECATION)
+        chw = decode_image(encoded, mode=ImageReadMode.RGB)
+    return chw.permute(1, 2, 0).numpy()
+
+
+def _decode_pyav(data: bytes, min_side: int) -> np.ndarray:
+    import av
+
+    with av.open(BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        # Without "explode" FFmpeg conceals a truncated scan and returns a part-grey image.
+        stream.codec_context.options = {"err_detect": "explode"}
+        frame = next(container.decode(stream))
+        return frame.to_ndarray(format="rgb24")
+
+
+def _decode_simplejpeg(data: bytes, min_side: int, fastdct: bool, fastupsample: bool) -> np.ndarray:
+    import simplejpeg
+
+    return simplejpeg.decode_jpeg(
+        data, colorspace="RGB", fastdct=fastdct, fastupsample=fastupsample
+    )
+
+
+for _decoder in (
+    Decoder(
+        "pil",
+        "Pillow",
+        "Pillow Image.open + convert('RGB') (libjpeg-turbo, accurate DCT); the reference",
+        _decode_pil,
+    ),
+    Decoder(
+        "cv2",
+        "OpenCV",
+        "OpenCV imdecode (libjpeg-turbo), EXIF orientation ignored, BGR converted to RGB",
+        _decode_cv2,
+    ),
+    Decoder(
+        "torchvision",
+        "torchvision",
+        "torchvision.io.decode_image (libjpeg-turbo) in RGB mode",
+        _decode_torchvision,
+    ),
+    Decoder(
+        "pyav",
+        "FFmpeg (PyAV)",
+        "FFmpeg's own JPEG decoder (mjpeg) through PyAV, converted to RGB by swscale",
+        _decode_pyav,
+    ),
+    Decoder(
+        "turbo-fastdct",
+        "libjpeg-turbo (simplejpeg)",
+        "libjpeg-turbo with the fast integer IDCT (TJFLAG_FASTDCT), accurate chroma upsampling",
+        partial(_decode_simplejpeg, fastdct=True, fastupsample=False),
+        jpeg_only=True,
+    ),
+    Decoder(
+        "turbo-fastupsample",
+        "libjpeg-turbo (simplejpeg)",
+        "libjpeg-turbo with nearest-neighbour chroma upsampling (TJFLAG_FASTUPSAMPLE)",
+        partial(_decode_simplejpeg, fastdct=False, fastupsample=True),
+        jpeg_only=True,
+    ),
+    Decoder(
+        "pil-draft",
+        "Pillow",
+        "Pillow draft mode: libjpeg DCT-domain downscale by the largest of 1/8, 1/4, 1/2 that "
+        "keeps both sides >= min_side (output ceil(side/scale)); other formats decode in full",
+        _decode_pil_draft,
+        uses_min_side=True,
+    ),
+):
+    DECODERS.add(_decoder.name, _decoder)
+
+
+def decode(name: str, data: bytes, min_side: int) -> np.ndarray:
+    """Decode `data` with decoder `name` to contiguous HxWx3 uint8 RGB; DecodeError if it cannot."""
+    decoder = DECODERS.get(name)
+    if decoder.uses_min_side and min_side < 1:
+        raise ValueError(f"decoder {name!r} needs min_side >= 1, got {min_side}")
+    try:
+        image = decoder.decode(data, min_side)
+    except Exception as exc:
+        raise DecodeError(
+            f"decoder {name!r} ({decoder.library}) cannot decode this file: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise DecodeError(
+            f"decoder {name!r} ({decoder.library}) returned {image.dtype} {image.shape}, "
+            "not HxWx3 uint8"
+        )
+    return np.require(image, requirements=["C_CONTIGUOUS", "WRITEABLE"])
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the decoding libraries (and the libjpeg-turbo / FFmpeg inside them)."""
+    versions: dict[str, str] = {}
+
+    def record(label: str, module_name: str, read: Callable[[object], str]) -> None:
+        try:
+            module = importlib.import_module(module_name)
+            versions[label] = read(module)
+        except Exception as exc:  # an environment report must not fail on one library
+            versions[label] = f"unavailable ({type(exc).__name__})"
+
+    record("Pillow", "PIL", lambda m: m.__version__)
+    record("libjpeg-turbo (Pillow)", "PIL.features", lambda m: str(m.version("libjpeg_turbo")))
+    record("OpenCV", "cv2", lambda m: m.__version__)
+    record("libjpeg-turbo (OpenCV)", "cv2", _opencv_jpeg_version)
+    record("torchvision", "torchvision", lambda m: m.__version__)
+    record("PyAV", "av", lambda m: m.__version__)
+    record("FFmpeg", "av", _ffmpeg_version)
+    record("simplejpeg", "simplejpeg", lambda m: m.__version__)
+    return versions
+
+
+def _opencv_jpeg_version(cv2: object) -> str:
+    match = re.search(r"^\s*JPEG:\s*(.+?)\s*$", cv2.getBuildInformation(), re.MULTILINE)
+    return match.group(1) if match else "unknown"
+
+
+def _ffmpeg_version(av: object) -> str:
+    info = getattr(av, "ffmpeg_version_info", None)
+    if info:
+        return str(info)
+    libraries = getattr(av, "library_versions", {})
+    return ", ".join(f"{lib} {'.'.join(map(str, v))}" for lib, v in libraries.items()) or "unknown"
