@@ -1,0 +1,444 @@
+"""Image datasets: ImageNet val folders, any folder of images, and the embedded sample set.
+
+Class order is torchvision's: index i is the i-th of the 1000 ILSVRC-2012 WordNet ids (wnids) in
+sorted order, which is what ImageFolder over the val folder gives. The wnids
+(`data/imagenet_wnids.txt`) and their WordNet lemmas (`data/imagenet_lemmas.txt`, same order) were
+taken from timm 1.0.31 (Apache-2.0), files `timm/data/_info/imagenet_synsets.txt` and
+`imagenet_synset_to_lemma.txt` (the latter cut down to the 1000 classes); timm is not a dependency.
+
+Labels come from one of three folder layouts (see `load_folder`). The devkit file
+ILSVRC2012_validation_ground_truth.txt is *not* accepted: it holds ILSVRC ids (1..1000 in the
+devkit's own order), not torchvision class indices. Use Kaggle's LOC_val_solution.csv or wnid
+sub-folders instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sysnoise.errors import SysnoiseError
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff")
+UNLABELLED = -1
+N_CLASSES = 1000
+
+_DATA_DIR = Path(__file__).resolve().parent / "data"
+_WNID_PATTERN = re.compile(r"n\d{8}")
+_AUTO_LABEL_FILES = ("LOC_val_solution.csv", "labels.txt", "val_labels.txt")
+_ILSVRC_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
+_FOOLBOX_IMAGE = re.compile(r"imagenet_(\d+)_(\d+)\.jpg")
+_FOOLBOX_INSTALL = "pip install --no-deps foolbox==3.3.4"
+
+# (id prefix, package, folder inside the package, file names): JPEGs used as they are.
+_PACKAGE_JPEGS = (
+    ("skimage", "skimage", "data", ("hubble_deep_field.jpg", "retina.jpg", "rocket.jpg")),
+    ("sklearn", "sklearn", "datasets/images", ("china.jpg", "flower.jpg")),
+    ("matplotlib", "matplotlib", "mpl-data/sample_data", ("grace_hopper.jpg",)),
+)
+# scikit-image PNG photos re-encoded to JPEG once, with the Pillow mode each is kept in.
+_SKIMAGE_PNGS = {
+    "astronaut": "RGB",
+    "coffee": "RGB",
+    "chelsea": "RGB",
+    "motorcycle_left": "RGB",
+    "motorcycle_right": "RGB",
+    "ihc": "RGB",
+    "camera": "L",
+}
+_SAMPLE_JPEG_QUALITY = 90
+_SAMPLE_CACHE_SUBDIR = "sample-jpeg"
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image file and its torchvision ImageNet class index (-1 when unlabelled)."""
+
+    image_id: str  # the path relative to the dataset root, with forward slashes
+    path: Path
+    label: int
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the image has a class label."""
+        return self.label != UNLABELLED
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named, ordered set of image records; records are kept sorted by image_id."""
+
+    name: str
+    root: Path | None
+    records: tuple[ImageRecord, ...]
+    description: str
+
+    def __post_init__(self) -> None:
+        records = tuple(sorted(self.records, key=lambda record: record.image_id))
+        for previous, current in zip(records, records[1:], strict=False):
+            if previous.image_id == current.image_id:
+                raise ValueError(
+                    f"dataset {self.name!r} has two images with id {current.image_id!r}"
+                )
+        object.__setattr__(self, "records", records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def n_labelled(self) -> int:
+        """Number of records with a class label."""
+        return sum(record.labelled for record in self.records)
+
+    def limit(self, n: int | None) -> Dataset:
+        """The first n records (all of them when n is None or not smaller than the dataset)."""
+        if n is None or n >= len(self.records):
+            return self
+        if n < 0:
+            raise SysnoiseError(f"image limit must be 0 or more, got {n}")
+        return dataclasses.replace(
+            self,
+            records=self.records[:n],
+            description=f"{self.description} (first {n} of {len(self.records)} images)",
+        )
+
+
+@functools.cache
+def _wnids() -> tuple[str, ...]:
+    return tuple((_DATA_DIR / "imagenet_wnids.txt").read_text(encoding="ascii").split())
+
+
+@functools.cache
+def _wnid_index() -> dict[str, int]:
+    return {wnid: index for index, wnid in enumerate(_wnids())}
+
+
+def imagenet_wnids() -> list[str]:
+    """The 1000 ILSVRC-2012 wnids in torchvision class-index order."""
+    return list(_wnids())
+
+
+def wnid_to_index() -> dict[str, int]:
+    """Map each ILSVRC-2012 wnid to its torchvision class index."""
+    return dict(_wnid_index())
+
+
+def _is_image(name: str) -> bool:
+    return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _walk_images(folder: Path) -> Iterator[Path]:
+    """Image files under folder, recursively, skipping hidden files and folders."""
+    seen: set[str] = set()
+    for current, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(current)
+        if real in seen:  # a symlink loop
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if _is_image(name):
+                yield Path(current) / name
+
+
+def _image_id(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _reject_ilsvrc_ground_truth(path: Path) -> None:
+    if path.name == _ILSVRC_GROUND_TRUTH:
+        raise SysnoiseError(
+            f"{path} holds ILSVRC ids, which are not torchvision class indices, so it is not "
+            "accepted; put Kaggle's LOC_val_solution.csv in the folder (or pass it as the labels "
+            "file), or arrange the images in sub-folders named by wnid (e.g. n01440764/)"
+        )
+
+
+def _parse_label(token: str, wnids: dict[str, int]) -> int | None:
+    """A class index from an int 0..999 or a known wnid; None when the token is neither."""
+    if token.isdigit():
+        index = int(token)
+        return index if index < N_CLASSES else None
+    return wnids.get(token)
+
+
+def _read_kaggle_csv(path: Path, wnids: dict[str, int]) -> dict[str, int]:
+    labels: dict[str, int] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            image_id = (row.get("ImageId") or "").strip()
+            tokens = (row.get("PredictionString") or "").split()
+            if not image_id or not tokens or tokens[0] not in wnids:
+                raise SysnoiseError(
+                    f"{path}: cannot read a wnid for row {row}; expected Kaggle's "
+                    "'ImageId,PredictionString' rows whose PredictionString starts with a wnid"
+                )
+            labels[image_id] = wnids[tokens[0]]
+    return labels
+
+
+def _read_labels_txt(path: Path, wnids: dict[str, int]) -> dict[str, int]:
+    labels: dict[str, int] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.rsplit(None, 1) if len(line.split()) > 1 else line.rsplit(",", 1)
+        label = _parse_label(parts[-1].strip(), wnids) if len(parts) == 2 else None
+        if label is None:
+            if number == 1 and len(parts) == 2:
+                continue  # a header line such as "file label"
+            raise SysnoiseError(
+                f"{path}:{number}: expected '<file name or stem> <label>' with a class index "
+                f"0..{N_CLASSES - 1} or a wnid, got {line!r} (one ILSVRC id per line, as in "
+                f"{_ILSVRC_GROUND_TRUTH}, is not accepted)"
+            )
+        name = parts[0].strip()
+        if labels.setdefault(name, label) != label:
+            raise SysnoiseError(f"{path}:{number}: {name!r} has two different labels")
+    return labels
+
+
+def _read_labels_file(path: Path) -> dict[str, int]:
+    """Labels keyed by file name, stem or relative path, as the file writes them."""
+    _reject_ilsvrc_ground_truth(path)
+    if not path.is_file():
+        raise SysnoiseError(f"labels file {path} does not exist; check the path")
+    wnids = _wnid_index()
+    with path.open(encoding="utf-8") as handle:
+        first_line = handle.readline()
+    if first_line.lower().startswith("imageid,"):
+        return _read_kaggle_csv(path, wnids)
+    return _read_labels_txt(path, wnids)
+
+
+def _find_labels_file(root: Path) -> Path | None:
+    for name in _AUTO_LABEL_FILES:
+        if (root / name).is_file():
+            return root / name
+    if (root / _ILSVRC_GROUND_TRUTH).is_file():
+        _reject_ilsvrc_ground_truth(root / _ILSVRC_GROUND_TRUTH)
+    return None
+
+
+def _lookup_label(labels: dict[str, int], image_id: str, path: Path) -> int:
+    for key in (image_id, path.name, path.stem):
+        if key in labels:
+            return labels[key]
+    return UNLABELLED
+
+
+def _warn_unlabelled(records: list[ImageRecord], source: str) -> None:
+    missing = sum(not record.labelled for record in records)
+    if missing:
+        logger.warning(
+            "%d of %d images have no label in %s; they count for flip rate only",
+            missing,
+            len(records),
+            source,
+        )
+
+
+def _load_wnid_folders(root: Path, class_dirs: list[str]) -> tuple[list[ImageRecord], str]:
+    index = _wnid_index()
+    unknown = [name for name in class_dirs if name not in index]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise SysnoiseError(
+            f"{root} looks like an ImageNet val folder (sub-folders named by wnid), but "
+            f"sub-folder(s) {shown} are not ILSVRC-2012 class wnids; remove or rename them"
+        )
+    records = [
+        ImageRecord(_image_id(path, root), path, index[name])
+        for name in class_dirs
+        for path in _walk_images(root / name)
+    ]
+    loose = [
+        ImageRecord(_image_id(root / name, root), root / name, UNLABELLED)
+        for name in sorted(os.listdir(root))
+        if _is_image(name) and (root / name).is_file()
+    ]
+    if loose:
+        logger.warning(
+            "%d images lie directly in %s, outside the wnid sub-folders: they are unlabelled "
+            "(flip rate only)",
+            len(loose),
+            root,
+        )
+    description = f"ImageNet-style wnid folders at {root} ({len(class_dirs)} classes)"
+    return records + loose, description
+
+
+def _load_flat(root: Path, labels_file: Path | None) -> tuple[list[ImageRecord], str]:
+    source = Path(labels_file).expanduser() if labels_file is not None else _find_labels_file(root)
+    if source is None:
+        records = [
+            ImageRecord(_image_id(path, root), path, UNLABELLED) for path in _walk_images(root)
+        ]
+        return records, f"unlabelled images at {root} (flip rate only)"
+    labels = _read_labels_file(source)
+    records = []
+    for path in _walk_images(root):
+        image_id = _image_id(path, root)
+        records.append(ImageRecord(image_id, path, _lookup_label(labels, image_id, path)))
+    _warn_unlabelled(records, str(source))
+    return records, f"images at {root} labelled by {source.name}"
+
+
+def load_folder(root: Path, labels_file: Path | None = None) -> Dataset:
+    """Load a folder of images, labelled by wnid sub-folders, by a labels file, or not at all.
+
+    Layouts: (a) sub-folders named by wnid (torchvision's ImageNet val layout); (b) images with a
+    labels file, given or found in the root (LOC_val_solution.csv, labels.txt, val_labels.txt with
+    '<file name or stem> <class index or wnid>' lines); (c) any other folder of images, searched
+    recursively and unlabelled (flip rate only). ILSVRC2012_validation_ground_truth.txt is refused.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise SysnoiseError(
+            f"dataset folder {root} {what}; pass an ImageNet val folder (wnid sub-folders) "
+            "or any folder of images"
+        )
+    sub_dirs = sorted(
+        name for name in os.listdir(root) if not name.startswith(".") and (root / name).is_dir()
+    )
+    if labels_file is None and any(_WNID_PATTERN.fullmatch(name) for name in sub_dirs):
+        records, description = _load_wnid_folders(root, sub_dirs)
+    else:
+        records, description = _load_flat(root, labels_file)
+    if not records:
+        raise SysnoiseError(
+            f"no images found in {root}; accepted file suffixes (any case): "
+            + ", ".join(IMAGE_SUFFIXES)
+        )
+    description += f": {len(records)} images"
+    return Dataset(
+        name=root.name or str(root), root=root, records=tuple(records), description=description
+    )
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def _foolbox_records() -> list[ImageRecord]:
+    folder = _package_dir("foolbox")
+    if folder is None:
+        raise SysnoiseError(
+            f"the sample images need foolbox: run `{_FOOLBOX_INSTALL}` (or `make bench`, which "
+            "installs it)"
+        )
+    records = [
+        ImageRecord(f"foolbox/{path.name}", path, int(match.group(2)))
+        for path in sorted((folder / "data").glob("imagenet_*.jpg"))
+        if (match := _FOOLBOX_IMAGE.fullmatch(path.name))
+    ]
+    if not records:
+        raise SysnoiseError(
+            f"foolbox at {folder} ships no imagenet_*.jpg files; reinstall it: `{_FOOLBOX_INSTALL}`"
+        )
+    return records
+
+
+def _package_jpeg_records() -> list[ImageRecord]:
+    records = []
+    for prefix, package, subdir, names in _PACKAGE_JPEGS:
+        folder = _package_dir(package)
+        if folder is None:
+            logger.warning("%s is not installed: the sample set has no %s photos", package, package)
+            continue
+        for name in names:
+            path = folder / subdir / name
+            if path.is_file():
+                records.append(ImageRecord(f"{prefix}/{name}", path, UNLABELLED))
+            else:
+                logger.warning("%s has no %s: the sample set goes without it", package, path)
+    return records
+
+
+def _encode_jpeg_once(source: Path, target: Path, mode: str) -> None:
+    """Re-encode source to a JPEG at target (Pillow, quality 90, 4:2:0) unless it exists."""
+    if target.is_file():
+        return
+    from PIL import Image
+
+    with Image.open(source) as image:
+        converted = image.convert(mode)
+    handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as tmp:
+            converted.save(tmp, format="JPEG", quality=_SAMPLE_JPEG_QUALITY)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _skimage_png_records(cache_dir: Path) -> list[ImageRecord]:
+    folder = _package_dir("skimage")
+    if folder is None:
+        logger.warning("scikit-image is not installed: the sample set has no re-encoded PNG photos")
+        return []
+    target_dir = cache_dir / _SAMPLE_CACHE_SUBDIR
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SysnoiseError(
+            f"cannot create the sample cache folder {target_dir} ({error}); choose a writable "
+            "cache folder"
+        ) from error
+    records = []
+    for name, mode in _SKIMAGE_PNGS.items():
+        source = folder / "data" / f"{name}.png"
+        if not source.is_file():
+            logger.warning("scikit-image has no %s: the sample set goes without it", source)
+            continue
+        target = target_dir / f"{name}.jpg"
+        _encode_jpeg_once(source, target, mode)
+        records.append(ImageRecord(f"skimage-png/{name}.jpg", target, UNLABELLED))
+    return records
+
+
+def sample_dataset(cache_dir: Path) -> Dataset:
+    """The embedded default: foolbox's 20 labelled ImageNet val JPEGs plus unlabelled photos.
+
+    The unlabelled photos are the JPEGs that scikit-image, scikit-learn and matplotlib ship, and
+    scikit-image's PNG photos re-encoded once to JPEG under cache_dir/sample-jpeg/.
+    """
+    records = _foolbox_records()
+    records += _package_jpeg_records()
+    records += _skimage_png_records(Path(cache_dir))
+    n_labelled = sum(record.labelled for record in records)
+    description = (
+        f"embedded sample: {n_labelled} labelled ImageNet val JPEGs from foolbox "
+        f"{_version('foolbox')}, and {len(records) - n_labelled} unlabelled photos (flip rate "
+        f"only) shipped by scikit-image {_version('scikit-image')}, scikit-learn "
+        f"{_version('scikit-learn')} and matplotlib {_version('matplotlib')} (scikit-image's PNGs "
+        f"re-encoded to JPEG at quality {_SAMPLE_JPEG_QUALITY}): {len(records)} images"
+    )
+    return Dataset(name="sample", root=None, records=tuple(records), description=description)
