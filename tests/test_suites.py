@@ -1,0 +1,64 @@
+"""Suites resolve against a model's reference pipeline into named, categorised noises."""
+
+from __future__ import annotations
+
+import pytest
+
+from sysnoise.errors import SysnoiseError
+from sysnoise.noises.decoders import DECODERS
+from sysnoise.noises.resizers import RESIZERS
+from sysnoise.noises.suites import SUITES, Noise
+from sysnoise.pipeline import Pipeline
+
+REFERENCE = Pipeline()
+
+
+def test_imagenet_s_is_every_decoder_times_every_resizer_but_the_reference():
+    resolved = SUITES.get("imagenet-s").resolve(REFERENCE)
+    assert len(resolved) == len(DECODERS) * len(RESIZERS) - 1
+    pipelines = [p for _, p in resolved]
+    assert REFERENCE not in pipelines and len(set(pipelines)) == len(pipelines)
+    categories = {n.name: n.category_for(REFERENCE) for n, _ in resolved}
+    assert categories["cv2/pil-bilinear"] == "decoder"
+    assert categories["pil/cv2-area"] == "resize"
+    assert categories["pyav/torch-bicubic-aa"] == "decoder+resize"
+
+
+def test_categories_follow_the_reference_of_the_model():
+    bicubic = REFERENCE.with_changes(resizer="pil-bicubic")
+    resolved = SUITES.get("imagenet-s").resolve(bicubic)
+    names = {n.name: n.category_for(bicubic) for n, _ in resolved}
+    assert "pil/pil-bicubic" not in names
+    assert names["pil/pil-bilinear"] == "resize"
+
+
+def test_quick_suite_changes_one_thing_at_a_time():
+    resolved = SUITES.get("quick").resolve(REFERENCE)
+    assert len(resolved) == 8
+    for noise, pipeline in resolved:
+        changed = [
+            f
+            for f in ("decoder", "resizer", "resize_protocol")
+            if getattr(pipeline, f) != getattr(REFERENCE, f)
+        ]
+        assert len(changed) == 1, noise.name
+
+
+def test_noise_changes_are_frozen_and_validated():
+    noise = Noise("x", {"decoder": "cv2"})
+    with pytest.raises(TypeError):
+        noise.changes["decoder"] = "pil"  # type: ignore[index]
+    with pytest.raises(SysnoiseError, match="unknown pipeline field"):
+        Noise("y", {"decoderr": "cv2"}).apply(REFERENCE)
+
+
+def test_pipeline_rejects_bad_protocol_and_crop():
+    with pytest.raises(SysnoiseError, match="resize protocol"):
+        Pipeline(resize_protocol="fit")
+    with pytest.raises(SysnoiseError, match="larger than resize"):
+        Pipeline(resize_size=200, crop_size=224)
+
+
+def test_unknown_suite_lists_the_suites():
+    with pytest.raises(SysnoiseError, match="imagenet-s, quick"):
+        SUITES.get("nope")
