@@ -1,0 +1,250 @@
+"""The evaluation engine: one model, one dataset, many pipelines, each piece of work done once.
+
+Each file is read once. A DataLoader worker decodes it once per decoder and resizes once per
+distinct resize (`ImagePreparer`), for the pipelines whose predictions are not cached yet. The main
+process runs the model once per distinct model input (identical inputs, e.g. from two decoders
+that agree, share one forward pass by content hash) and writes each prediction to the store, so
+an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sysnoise.backends.base import Backend
+from sysnoise.datasets import Dataset, ImageRecord
+from sysnoise.pipeline import Pipeline
+from sysnoise.preprocess import ImagePreparer, PreprocessError, array_hash, normalise
+from sysnoise.store import TOP_K, Prediction, PredictionStore
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to run: batch size of forward passes, decoding workers, progress bar."""
+
+    batch_size: int = 32
+    workers: int = 0
+    progress: bool = True
+
+
+@dataclass
+class Evaluation:
+    """Per-image outcomes of every pipeline, aligned with `image_ids`."""
+
+    image_ids: list[str]
+    labels: np.ndarray
+    image_hashes: list[str | None]
+    top5: dict[str, np.ndarray] = field(default_factory=dict)  # pipeline key -> (N, 5), -1 = none
+    errors: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> image id -> message
+    max_abs_diff: dict[str, np.ndarray] = field(default_factory=dict)  # -1 = unknown
+    mse: dict[str, np.ndarray] = field(default_factory=dict)  # NaN = unknown
+    forwards: int = 0  # model inputs run through the backend in this run
+    cached: int = 0  # predictions taken from the store
+
+    def failed(self, key: str) -> np.ndarray:
+        """Images without a prediction under pipeline `key`."""
+        return self.top5[key][:, 0] < 0
+
+
+@dataclass
+class _Work:
+    """What a worker prepared for one image."""
+
+    index: int
+    image_hash: str | None
+    cached: dict[str, Prediction]
+    inputs: dict[str, tuple[str, int | None, float | None]]  # key -> (input hash, max abs, mse)
+    crops: dict[str, np.ndarray]  # input hash -> uint8 crop
+    errors: dict[str, str]
+
+
+class _PrepareImages:
+    """Map-style dataset over records: read, look up the store, prepare what is missing."""
+
+    def __init__(
+        self,
+        records: tuple[ImageRecord, ...],
+        pipelines: list[Pipeline],
+        store_path: Path,
+        model_fingerprint: str,
+    ) -> None:
+        self.records = records
+        self.pipelines = pipelines
+        self.store_path = store_path
+        self.model_fingerprint = model_fingerprint
+        self._store: PredictionStore | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> _Work:
+        record = self.records[index]
+        keys = [p.key for p in self.pipelines]
+        try:
+            data = record.path.read_bytes()
+        except OSError as exc:
+            message = f"cannot read {record.path}: {exc.strerror or exc}"
+            return _Work(index, None, {}, {}, {}, dict.fromkeys(keys, message))
+        image_hash = hashlib.sha256(data).hexdigest()
+        if self._store is None:  # opened here: each worker process needs its own connection
+            self._store = PredictionStore(self.store_path, self.model_fingerprint)
+        cached = self._store.lookup(image_hash, keys)
+        work = _Work(index, image_hash, cached, {}, {}, {})
+        missing = [p for p in self.pipelines if p.key not in cached]
+        if missing:
+            _prepare(ImagePreparer(data), self.pipelines[0], missing, work)
+        return work
+
+
+def _prepare(
+    preparer: ImagePreparer, reference: Pipeline, missing: list[Pipeline], work: _Work
+) -> None:
+    try:
+        reference_input = preparer.model_input(reference)
+    except PreprocessError:
+        reference_input = None
+    for pipeline in missing:
+        try:
+            crop = preparer.model_input(pipeline)
+        except PreprocessError as exc:
+            work.errors[pipeline.key] = str(exc)
+            continue
+        max_abs, mse = None, None
+        if reference_input is not None and reference_input.shape == crop.shape:
+            diff = crop.astype(np.int16) - reference_input.astype(np.int16)
+            max_abs, mse = int(np.abs(diff).max()), float(np.mean(diff.astype(np.float64) ** 2))
+        input_hash = array_hash(crop) + f"/{pipeline.mean}/{pipeline.std}"
+        work.inputs[pipeline.key] = (input_hash, max_abs, mse)
+        work.crops[input_hash] = crop
+
+
+def _identity(item: _Work) -> _Work:
+    return item
+
+
+def _worker_init(_: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+class _Forwarder:
+    """Queues distinct model inputs, runs them in batches, hands results to waiting entries."""
+
+    def __init__(self, backend: Backend, reference: Pipeline, batch_size: int) -> None:
+        self.backend = backend
+        self.reference = reference
+        self.batch_size = batch_size
+        self.pending: dict[str, np.ndarray] = {}
+        self.forwards = 0
+
+    def run(self, final: bool) -> Iterator[dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Forward the pending inputs in full batches (all if `final`); yields top-5 by hash."""
+        hashes = list(self.pending)
+        if not final:
+            hashes = hashes[: len(hashes) - len(hashes) % self.batch_size]
+        for start in range(0, len(hashes), self.batch_size):
+            chunk = hashes[start : start + self.batch_size]
+            crops = np.stack([self.pending[h] for h in chunk])
+            logits = self.backend.infer(normalise(crops, self.reference))
+            self.forwards += len(chunk)
+            top = np.argsort(-logits, axis=1, kind="stable")[:, :TOP_K]
+            scores = np.take_along_axis(logits, top, axis=1).astype(np.float32)
+            for input_hash in chunk:
+                del self.pending[input_hash]
+            yield {h: (top[row].astype(np.int64), scores[row]) for row, h in enumerate(chunk)}
+
+
+def evaluate(
+    dataset: Dataset,
+    pipelines: list[Pipeline],
+    backend: Backend,
+    store: PredictionStore,
+    options: EngineOptions,
+) -> Evaluation:
+    """Predictions of every pipeline on every image; `pipelines[0]` is the reference."""
+    import torch.utils.data
+    from tqdm import tqdm
+
+    reference = pipelines[0]
+    if any((p.mean, p.std) != (reference.mean, reference.std) for p in pipelines):
+        raise ValueError("all pipelines of one evaluation must share the reference normalisation")
+    records = dataset.records
+    n = len(records)
+    result = Evaluation(
+        image_ids=[r.image_id for r in records],
+        labels=np.array([r.label for r in records], dtype=np.int64),
+        image_hashes=[None] * n,
+    )
+    for p in pipelines:
+        result.top5[p.key] = np.full((n, TOP_K), -1, dtype=np.int64)
+        result.errors[p.key] = {}
+        result.max_abs_diff[p.key] = np.full(n, -1, dtype=np.int64)
+        result.mse[p.key] = np.full(n, np.nan)
+    loader = torch.utils.data.DataLoader(
+        _PrepareImages(records, pipelines, store.path, store.model),
+        batch_size=None,
+        num_workers=options.workers,
+        collate_fn=_identity,
+        worker_init_fn=_worker_init if options.workers else None,
+    )
+    forwarder = _Forwarder(backend, reference, options.batch_size)
+    waiting: list[tuple[int, str, str, int | None, float | None]] = []
+
+    def record(index: int, key: str, prediction: Prediction) -> None:
+        if prediction.error is not None:
+            result.errors[key][result.image_ids[index]] = prediction.error
+            return
+        result.top5[key][index] = prediction.top5
+        if prediction.max_abs_diff is not None:
+            result.max_abs_diff[key][index] = prediction.max_abs_diff
+        if prediction.mse is not None:
+            result.mse[key][index] = prediction.mse
+
+    def flush(final: bool) -> None:
+        for outputs in forwarder.run(final):  # store each batch at once: an interruption loses one
+            unresolved = []
+            for index, key, input_hash, max_abs, mse in waiting:
+                if input_hash not in outputs:
+                    unresolved.append((index, key, input_hash, max_abs, mse))
+                    continue
+                top5, scores = outputs[input_hash]
+                prediction = Prediction(top5, scores, input_hash, max_abs, mse)
+                store.put(result.image_hashes[index], key, prediction)
+                record(index, key, prediction)
+            waiting[:] = unresolved
+            store.commit()
+
+    progress = tqdm(total=n, unit="img", desc="evaluating", disable=not options.progress)
+    try:
+        for work in loader:
+            result.image_hashes[work.index] = work.image_hash
+            for key, prediction in work.cached.items():
+                record(work.index, key, prediction)
+                result.cached += 1
+            for key, message in work.errors.items():
+                if work.image_hash is not None:
+                    store.put(
+                        work.image_hash, key, Prediction(None, None, None, None, None, message)
+                    )
+                result.errors[key][result.image_ids[work.index]] = message
+            for key, (input_hash, max_abs, mse) in work.inputs.items():
+                forwarder.pending.setdefault(input_hash, work.crops[input_hash])
+                waiting.append((work.index, key, input_hash, max_abs, mse))
+            if len(forwarder.pending) >= options.batch_size:
+                flush(final=False)
+            progress.update(1)
+            progress.set_postfix(
+                forwards=forwarder.forwards + len(forwarder.pending), refresh=False
+            )
+        flush(final=True)
+    finally:
+        store.commit()
+        progress.close()
+        result.forwards = forwarder.forwards
+    return result

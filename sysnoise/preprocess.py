@@ -1,0 +1,83 @@
+"""From file bytes to model inputs, doing each decode and each resize once per image."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from sysnoise.noises.decoders import DECODERS, DecodeError, decode
+from sysnoise.noises.resizers import RESIZERS
+from sysnoise.pipeline import Pipeline, center_crop, resized_size
+
+
+class PreprocessError(Exception):
+    """One image could not be turned into a model input under one pipeline."""
+
+
+def array_hash(array: np.ndarray) -> str:
+    """Content hash of an array, shape and dtype included."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{array.shape}{array.dtype}".encode())
+    digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
+class ImagePreparer:
+    """The uint8 model inputs of one file under many pipelines.
+
+    Decodes once per distinct decoder (and size hint, for DCT-domain decoding), and resizes once
+    per distinct decoded image and resize: two decoders that agree bit for bit share their resizes.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._decoded: dict[tuple, tuple[np.ndarray, str] | PreprocessError] = {}
+        self._inputs: dict[tuple, np.ndarray] = {}
+
+    def model_input(self, pipeline: Pipeline) -> np.ndarray:
+        """The HxWx3 uint8 crop the model sees (before normalisation); PreprocessError if none."""
+        image, image_hash = self._decode(pipeline)
+        key = (image_hash, *pipeline.pixel_fields[1:])
+        if key not in self._inputs:
+            try:
+                height, width = resized_size(
+                    image.shape[0], image.shape[1], pipeline.resize_size, pipeline.resize_protocol
+                )
+                resized = RESIZERS.get(pipeline.resizer).resize(image, height, width)
+                self._inputs[key] = np.ascontiguousarray(center_crop(resized, pipeline.crop_size))
+            except Exception as exc:  # one bad image must not stop a run
+                raise PreprocessError(f"{pipeline.resizer}: {type(exc).__name__}: {exc}") from exc
+        return self._inputs[key]
+
+    def _decode(self, pipeline: Pipeline) -> tuple[np.ndarray, str]:
+        decoder = DECODERS.get(pipeline.decoder)
+        key = (decoder.name, pipeline.resize_size if decoder.uses_min_side else None)
+        if key not in self._decoded:
+            try:
+                image = decode(decoder.name, self.data, pipeline.resize_size)
+                self._decoded[key] = (image, array_hash(image))
+            except DecodeError as exc:
+                self._decoded[key] = PreprocessError(str(exc))
+        result = self._decoded[key]
+        if isinstance(result, PreprocessError):
+            raise result
+        return result
+
+
+def model_input(data: bytes, pipeline: Pipeline) -> np.ndarray:
+    """The uint8 crop for one file under one pipeline."""
+    return ImagePreparer(data).model_input(pipeline)
+
+
+def normalise(crops: np.ndarray, pipeline: Pipeline) -> np.ndarray:
+    """(N, H, W, 3) uint8 crops to the (N, 3, H, W) float32 batch the model takes.
+
+    The same operations as torchvision's ImageClassification preset: divide by 255, subtract the
+    mean, divide by the std, so the reference input matches it bit for bit.
+    """
+    import torch
+    from torchvision.transforms.v2.functional import normalize
+
+    batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div(255)
+    return normalize(batch, list(pipeline.mean), list(pipeline.std)).contiguous().numpy()

@@ -1,0 +1,115 @@
+"""On-disk prediction cache: what a run has computed survives an interruption.
+
+One SQLite file holds, per (model fingerprint, pipeline key, image content hash), the top-5 classes
+and scores, the hash of the model input, its difference from the reference input, or the decode
+error. 5 classes and 5 scores are what every metric needs and keep a 50,000-image x 120-noise run
+under a gigabyte, where full logits would take 24 GB.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+TOP_K = 5
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    model TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    image TEXT NOT NULL,
+    top5 BLOB,
+    scores BLOB,
+    input_hash TEXT,
+    max_abs_diff INTEGER,
+    mse REAL,
+    error TEXT,
+    PRIMARY KEY (model, pipeline, image)
+)
+"""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One pipeline's outcome on one image: a top-5 or an error, and the input-side difference."""
+
+    top5: np.ndarray | None  # int64 (5,), best first
+    scores: np.ndarray | None  # float32 (5,)
+    input_hash: str | None
+    max_abs_diff: int | None  # against the reference input of the same image; None if unknown
+    mse: float | None
+    error: str | None = None
+
+
+class PredictionStore:
+    """Read and write cached predictions for one model fingerprint."""
+
+    def __init__(self, path: Path, model_fingerprint: str, *, readonly: bool = False) -> None:
+        self.path = path
+        self.model = model_fingerprint
+        if readonly:
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=60)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(_SCHEMA)
+            self._db.commit()
+
+    def lookup(self, image: str, pipelines: list[str]) -> dict[str, Prediction]:
+        """Cached predictions of `image` under any of `pipelines`, by pipeline key."""
+        marks = ",".join("?" * len(pipelines))
+        rows = self._db.execute(
+            "SELECT pipeline, top5, scores, input_hash, max_abs_diff, mse, error FROM predictions "
+            f"WHERE model = ? AND image = ? AND pipeline IN ({marks})",
+            (self.model, image, *pipelines),
+        )
+        return {row[0]: _from_row(row[1:]) for row in rows}
+
+    def put(self, image: str, pipeline: str, prediction: Prediction) -> None:
+        """Add or replace one prediction (visible to others after `commit`)."""
+        p = prediction
+        self._db.execute(
+            "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.model,
+                pipeline,
+                image,
+                None if p.top5 is None else p.top5.astype("<i2").tobytes(),
+                None if p.scores is None else p.scores.astype("<f4").tobytes(),
+                p.input_hash,
+                p.max_abs_diff,
+                p.mse,
+                p.error,
+            ),
+        )
+
+    def commit(self) -> None:
+        """Make everything put so far durable."""
+        self._db.commit()
+
+    def count(self) -> int:
+        """Predictions stored for this model."""
+        return self._db.execute(
+            "SELECT COUNT(*) FROM predictions WHERE model = ?", (self.model,)
+        ).fetchone()[0]
+
+    def close(self) -> None:
+        """Commit and close the connection."""
+        self._db.commit()
+        self._db.close()
+
+
+def _from_row(row: tuple) -> Prediction:
+    top5, scores, input_hash, max_abs_diff, mse, error = row
+    return Prediction(
+        top5=None if top5 is None else np.frombuffer(top5, dtype="<i2").astype(np.int64),
+        scores=None if scores is None else np.frombuffer(scores, dtype="<f4").copy(),
+        input_hash=input_hash,
+        max_abs_diff=max_abs_diff,
+        mse=mse,
+        error=error,
+    )
