@@ -1,0 +1,43 @@
+"""The `sysnoise` command: one subcommand per module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sysnoise.errors import SysnoiseError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand."""
+    from sysnoise.cli import bench, listing
+
+    parser = argparse.ArgumentParser(
+        prog="sysnoise",
+        description="Measure how much system noise (decoders, resizers, ...) costs a model.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    bench.add_parser(commands)
+    listing.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, run, and turn user errors into one clear line and exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SysnoiseError as exc:
+        print(f"sysnoise: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "sysnoise: interrupted; finished predictions are cached, run the same command "
+            "again to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""`sysnoise bench`: evaluate a model under a suite of system noises."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sysnoise.config import BenchConfig, default_cache_dir
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `bench` and its options."""
+    parser = commands.add_parser(
+        "bench",
+        help="evaluate a model under a noise suite",
+        description="Evaluate a model under a suite of system noises.",
+    )
+    parser.add_argument(
+        "--model",
+        default="mobilenet_v2",
+        help="torchvision model, optionally ARCH:WEIGHTS_TAG (default mobilenet_v2)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="image folder (ImageNet val layout or any images); default: sample set",
+    )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="labels file for a flat folder (LOC_val_solution.csv or labels.txt)",
+    )
+    parser.add_argument("--suite", default="imagenet-s", help="noise suite (sysnoise list suites)")
+    parser.add_argument("--limit", type=_positive, default=None, help="first N images only")
+    parser.add_argument("--batch", type=_positive, default=32, help="forward batch size")
+    parser.add_argument(
+        "--workers",
+        type=_non_negative,
+        default=0,
+        help="decoding worker processes (0: in the main process)",
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="checkpoint file to use instead of torchvision's cache",
+    )
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="results folder")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help=f"prediction cache and sample files (default {default_cache_dir()})",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the config, run the benchmark, print the report."""
+    from sysnoise.bench import run_bench
+    from sysnoise.report import format_report
+
+    config = BenchConfig(
+        model=args.model,
+        data=args.data,
+        labels=args.labels,
+        suite=args.suite,
+        limit=args.limit,
+        batch_size=args.batch,
+        workers=args.workers,
+        weights=args.weights,
+        device=args.device,
+        out_dir=args.out,
+        cache_dir=args.cache_dir or default_cache_dir(),
+        progress=not args.no_progress,
+    )
+    outcome = run_bench(config)
+    print(format_report(outcome.document))
+    print(f"\nwrote {outcome.json_path} (+ .csv, .predictions.csv.gz)")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value

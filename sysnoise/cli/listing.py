@@ -1,0 +1,56 @@
+"""`sysnoise list`: the registered models, decoders, resizers, suites and backends."""
+
+from __future__ import annotations
+
+import argparse
+
+KINDS = ("models", "decoders", "resizers", "suites", "backends")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `list`."""
+    parser = commands.add_parser("list", help="list models, decoders, resizers, suites, backends")
+    parser.add_argument("kind", choices=KINDS)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print one line per entry of the chosen kind."""
+    for name, description in entries(args.kind):
+        print(f"{name:<24} {description}")
+    return 0
+
+
+def entries(kind: str) -> list[tuple[str, str]]:
+    """(name, one-line description) for every entry of `kind`."""
+    if kind == "decoders":
+        from sysnoise.noises.decoders import DECODERS
+
+        return [(n, f"[{DECODERS.get(n).library}] {DECODERS.get(n).description}") for n in DECODERS]
+    if kind == "resizers":
+        from sysnoise.noises.resizers import RESIZERS
+
+        return [(n, RESIZERS.get(n).description) for n in RESIZERS]
+    if kind == "suites":
+        from sysnoise.noises.suites import SUITES
+
+        return [(n, SUITES.get(n).description) for n in SUITES]
+    if kind == "backends":
+        from sysnoise.backends import BACKENDS
+
+        return [(n, BACKENDS.get(n).__doc__.strip().splitlines()[0]) for n in BACKENDS]
+    from sysnoise.zoo import model_registry, resolve_model
+
+    rows = []
+    for arch in model_registry():
+        spec = resolve_model(arch)
+        top1 = f"{spec.published_top1:.2f}%" if spec.published_top1 else "?"
+        rows.append(
+            (
+                arch,
+                f"{spec.weights_tag}, published top-1 {top1}, reference "
+                f"{spec.reference.resizer} {spec.reference.resize_size}/"
+                f"{spec.reference.crop_size}",
+            )
+        )
+    return rows

@@ -1,0 +1,33 @@
+"""The one configuration object of a benchmark run, built at the edge (CLI) and passed whole."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_cache_dir() -> Path:
+    """``$SYSNOISE_CACHE``, else ``$XDG_CACHE_HOME/sysnoise``, else ``~/.cache/sysnoise``."""
+    if "SYSNOISE_CACHE" in os.environ:
+        return Path(os.environ["SYSNOISE_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "sysnoise"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What `sysnoise bench` runs: model, data, suite and how."""
+
+    model: str = "mobilenet_v2"
+    data: Path | None = None  # None: the embedded sample set
+    labels: Path | None = None
+    suite: str = "imagenet-s"
+    limit: int | None = None
+    batch_size: int = 32
+    workers: int = 0
+    weights: Path | None = None
+    device: str = "auto"
+    out_dir: Path = Path("results")
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    progress: bool = True

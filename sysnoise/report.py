@@ -1,0 +1,83 @@
+"""Readable tables of a results document for the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 2)
+
+
+def rows_table(document: dict[str, Any]) -> Any:
+    """One line per noise: top-1, delta, flip rate, McNemar p, input PSNR, failures."""
+    import pandas as pd
+
+    records = [
+        {
+            "noise": row["noise"],
+            "category": row["category"],
+            "top1 %": _pct(row["top1"]),
+            "Δtop1 pp": _pct(row["delta_top1"]),
+            "flip %": _pct(row["flip_rate"]),
+            "p (McNemar)": None if row["mcnemar_p"] is None else round(row["mcnemar_p"], 3),
+            "input PSNR dB": "identical"
+            if row["identical_input_rate"] == 1.0
+            else (None if row["input_psnr_db"] is None else round(row["input_psnr_db"], 1)),
+            "failed": row["n_failed"],
+        }
+        for row in document["rows"]
+    ]
+    return pd.DataFrame(records)
+
+
+def categories_table(document: dict[str, Any]) -> Any:
+    """Per category: number of noises, mean/max/std of the top-1 delta, mean/max flip rate."""
+    import pandas as pd
+
+    records = [
+        {
+            "category": name,
+            "noises": summary["n_noises"],
+            "Δtop1 mean pp": _pct(summary["mean"]),
+            "Δtop1 max pp": _pct(summary["max"]),
+            "Δtop1 std pp": _pct(summary["std"]),
+            "flip mean %": _pct(summary["flip_mean"]),
+            "flip max %": _pct(summary["flip_max"]),
+        }
+        for name, summary in document["categories"].items()
+    ]
+    return pd.DataFrame(records)
+
+
+def format_report(document: dict[str, Any]) -> str:
+    """The whole terminal report: header, per-noise table, per-category table."""
+    ref = document["reference"]
+    data = document["dataset"]
+    top1 = "n/a (no labels)" if ref["top1"] is None else f"{100 * ref['top1']:.2f}%"
+    header = (
+        f"{document['model']['name']} on {data['name']} ({data['n_images']} images, "
+        f"{data['n_labelled']} labelled), suite {document['suite']['name']} "
+        f"({document['suite']['n_noises']} noises)\n"
+        f"reference pipeline: {_describe(document['reference_pipeline'])}\n"
+        f"reference top-1: {top1} on {ref['n_labelled']} labelled images"
+        + (f"; {ref['n_failed']} images failed under the reference" if ref["n_failed"] else "")
+    )
+    options = {"max_rows": None, "max_colwidth": 40, "na_rep": "-"}
+    return "\n\n".join(
+        [
+            header,
+            rows_table(document).to_string(index=False, **options),
+            categories_table(document).to_string(index=False, **options),
+            "Δtop1 = reference minus noisy (positive: the noise costs accuracy); "
+            "flip = share of images whose top-1 changes.",
+        ]
+    )
+
+
+def _describe(pipeline: dict[str, Any]) -> str:
+    return (
+        f"decode {pipeline['decoder']}, resize {pipeline['resizer']} "
+        f"({pipeline['resize_protocol']} side {pipeline['resize_size']}), "
+        f"crop {pipeline['crop_size']}"
+    )

@@ -1,0 +1,191 @@
+"""The results document of one run: schema, construction from an Evaluation, and writing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sysnoise.datasets import Dataset
+from sysnoise.engine import Evaluation
+from sysnoise.environment import environment, tool_info
+from sysnoise.metrics import category_summary, noise_metrics, psnr, topk_accuracy
+from sysnoise.noises.suites import Noise, Suite
+from sysnoise.pipeline import Pipeline
+from sysnoise.zoo import ModelSpec
+
+SCHEMA_VERSION = 1
+MAX_LISTED_ERRORS = 20
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything a result describes besides the evaluation itself."""
+
+    spec: ModelSpec
+    weights_sha256: str
+    model_fingerprint: str
+    dataset: Dataset
+    suite: Suite
+    noises: list[tuple[Noise, Pipeline]]
+    backend: str
+    seconds: float
+
+
+def dataset_fingerprint(evaluation: Evaluation) -> str:
+    """sha256 over every image's id, content hash and label."""
+    digest = hashlib.sha256()
+    for image_id, image_hash, label in zip(
+        evaluation.image_ids, evaluation.image_hashes, evaluation.labels.tolist(), strict=True
+    ):
+        digest.update(f"{image_id}\t{image_hash or 'unreadable'}\t{label}\n".encode())
+    return digest.hexdigest()
+
+
+def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
+    """The JSON-ready results document."""
+    reference = run.spec.reference
+    ref_top5 = evaluation.top5[reference.key]
+    labels = evaluation.labels
+    ref_ok = ~evaluation.failed(reference.key)
+    labelled = ref_ok & (labels >= 0)
+    rows = []
+    for noise, pipeline in run.noises:
+        valid = ref_ok & ~evaluation.failed(pipeline.key)
+        metrics = noise_metrics(ref_top5, evaluation.top5[pipeline.key], labels, valid)
+        rows.append(
+            {
+                "noise": noise.name,
+                "category": noise.category_for(reference),
+                "changes": dict(noise.changes),
+                **metrics.to_dict(),
+                **_input_difference(evaluation, pipeline.key, valid),
+                "errors": _first_errors(evaluation.errors[pipeline.key]),
+            }
+        )
+    n_images = len(evaluation.image_ids)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": tool_info(),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(),
+        "model": {
+            "name": run.spec.name,
+            "arch": run.spec.arch,
+            "weights_tag": run.spec.weights_tag,
+            "weights_url": run.spec.weights_url,
+            "weights_sha256": run.weights_sha256,
+            "fingerprint": run.model_fingerprint,
+            "published_top1": run.spec.published_top1,
+            "backend": run.backend,
+        },
+        "dataset": {
+            "name": run.dataset.name,
+            "root": str(run.dataset.root) if run.dataset.root else None,
+            "description": run.dataset.description,
+            "n_images": n_images,
+            "n_labelled": int((labels >= 0).sum()),
+            "fingerprint": dataset_fingerprint(evaluation),
+        },
+        "suite": {
+            "name": run.suite.name,
+            "description": run.suite.description,
+            "n_noises": len(run.noises),
+        },
+        "reference_pipeline": reference.to_dict(),
+        "reference": {
+            "n_images": int(ref_ok.sum()),
+            "n_failed": int((~ref_ok).sum()),
+            "n_labelled": int(labelled.sum()),
+            "top1": topk_accuracy(ref_top5[labelled], labels[labelled], 1)
+            if labelled.any()
+            else None,
+            "top5": topk_accuracy(ref_top5[labelled], labels[labelled], 5)
+            if labelled.any()
+            else None,
+            "errors": _first_errors(evaluation.errors[reference.key]),
+        },
+        "categories": category_summary(rows),
+        "rows": rows,
+        "run": {
+            "seconds": round(run.seconds, 3),
+            "forward_passes": evaluation.forwards,
+            "cached_predictions": evaluation.cached,
+        },
+    }
+
+
+def _input_difference(evaluation: Evaluation, key: str, valid: np.ndarray) -> dict[str, Any]:
+    max_abs = evaluation.max_abs_diff[key][valid]
+    mse = evaluation.mse[key][valid]
+    known = ~np.isnan(mse)
+    if not known.any():
+        return {"input_max_abs_diff": None, "input_psnr_db": None, "identical_input_rate": None}
+    mean_mse = float(mse[known].mean())
+    return {
+        "input_max_abs_diff": int(max_abs[known].max()),
+        "input_psnr_db": psnr(mean_mse),  # None when every input is identical to the reference
+        "identical_input_rate": float((mse[known] == 0).mean()),
+    }
+
+
+def _first_errors(errors: dict[str, str]) -> dict[str, Any]:
+    listed = dict(list(errors.items())[:MAX_LISTED_ERRORS])
+    return {"count": len(errors), "first": listed}
+
+
+def predictions_frame(run: RunInputs, evaluation: Evaluation) -> Any:
+    """One row per image: label, content hash, top-1 class under the reference and each noise."""
+    import pandas as pd
+
+    columns: dict[str, Any] = {
+        "image_id": evaluation.image_ids,
+        "label": evaluation.labels,
+        "sha256": evaluation.image_hashes,
+        "reference": evaluation.top5[run.spec.reference.key][:, 0],
+    }
+    for noise, pipeline in run.noises:
+        columns[noise.name] = evaluation.top5[pipeline.key][:, 0]
+    return pd.DataFrame(columns)
+
+
+def result_stem(run: RunInputs) -> str:
+    """``<model>-<suite>-<date>``, safe as a file name."""
+    model = "".join(c if c.isalnum() or c in "-_." else "_" for c in run.spec.name)
+    return f"{model}-{run.suite.name}-{dt.date.today().isoformat()}"
+
+
+def write_result(document: dict[str, Any], predictions: Any, out_dir: Path, stem: str) -> Path:
+    """Write ``stem.json``, ``stem.csv`` (one row per noise) and ``stem.predictions.csv.gz``."""
+    import pandas as pd
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    document = {**document, "predictions_file": f"{stem}.predictions.csv.gz"}
+    json_path = out_dir / f"{stem}.json"
+    _atomic_write(
+        json_path, lambda p: p.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    )
+    flat = pd.json_normalize(document["rows"], max_level=0).drop(columns=["errors", "changes"])
+    _atomic_write(out_dir / f"{stem}.csv", lambda p: flat.to_csv(p, index=False))
+    _atomic_write(
+        out_dir / f"{stem}.predictions.csv.gz",
+        lambda p: predictions.to_csv(p, index=False, compression="gzip"),
+    )
+    return json_path
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
