@@ -1,0 +1,1 @@
+"""The leaderboard of submitted results: submission, validation, rendering."""
