@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from sysnoise.errors import SysnoiseError
 
-class BackendUnavailable(RuntimeError):
+
+class BackendUnavailable(SysnoiseError):
     """This backend cannot run on this machine; the message says why."""
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from sysnoise.backends.base import Backend
+from sysnoise.backends.base import Backend, BackendUnavailable
 
 
 class TorchEagerBackend(Backend):
@@ -23,7 +23,15 @@ class TorchEagerBackend(Backend):
 
         if self.device_name == "auto":
             self.device_name = "cuda" if torch.cuda.is_available() else "cpu"
-        self._device = torch.device(self.device_name)
+        try:
+            self._device = torch.device(self.device_name)
+        except RuntimeError as exc:
+            raise BackendUnavailable(f"torch: bad device {self.device_name!r}: {exc}") from None
+        if self._device.type == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailable(
+                f"torch: device {self.device_name!r} asked for, but torch sees no CUDA GPU here; "
+                "use --device cpu"
+            )
         self._model = model.to(self._device).eval()
 
     def infer(self, batch: np.ndarray) -> np.ndarray:

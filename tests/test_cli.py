@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from sysnoise.cli import main
 from sysnoise.noises.decoders import DECODERS
@@ -55,6 +56,12 @@ def test_user_errors_are_one_line_and_exit_2(args, expected, tmp_path, capsys):
     err = capsys.readouterr().err
     assert expected in err
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error(tmp_path, capsys):
+    assert main(_bench(tmp_path, "--device", "cuda", "--limit", "1")) == 2
+    assert "torch sees no CUDA GPU here; use --device cpu" in capsys.readouterr().err
 
 
 def test_missing_resnet50_weights_say_what_to_do(tmp_path, capsys, monkeypatch):
