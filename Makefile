@@ -22,7 +22,7 @@ BENCH_ARGS = --model $(MODEL) --suite $(SUITE) --batch $(BATCH) --workers $(WORK
 	$(if $(DATA),--data $(DATA)) $(if $(LABELS),--labels $(LABELS)) $(if $(LIMIT),--limit $(LIMIT)) \
 	$(if $(WEIGHTS),--weights $(WEIGHTS))
 
-.PHONY: setup bench test test-all lint list clean
+.PHONY: setup bench test test-all lint list submit leaderboard clean
 
 setup: $(VENV)/.ready
 
@@ -35,6 +35,13 @@ $(VENV)/.ready: pyproject.toml Makefile
 
 bench: setup
 	$(BIN)/sysnoise bench $(BENCH_ARGS)
+
+submit: setup
+	@test -n "$(FILE)" || { echo "usage: make submit FILE=results/<model>-<suite>-<date>.json"; exit 2; }
+	$(BIN)/sysnoise submit $(FILE)
+
+leaderboard: setup
+	$(BIN)/sysnoise leaderboard build --out site
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -10,7 +10,7 @@ from sysnoise.errors import SysnoiseError
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand."""
-    from sysnoise.cli import bench, listing
+    from sysnoise.cli import bench, leaderboard, listing, submit
 
     parser = argparse.ArgumentParser(
         prog="sysnoise",
@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bench.add_parser(commands)
     listing.add_parser(commands)
+    submit.add_parser(commands)
+    leaderboard.add_parser(commands)
     return parser
 
 

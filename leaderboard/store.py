@@ -1,0 +1,95 @@
+"""The board's entries: one validated results JSON per submission in an entries folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from sysnoise.errors import SysnoiseError
+from sysnoise.fileio import atomic_write_text
+from sysnoise.leaderboard.validate import check, validate
+
+DEFAULT_ENTRIES_DIR = Path(__file__).resolve().parent / "entries"
+_MAX_NAME_LENGTH = 64
+_HASH_LENGTH = 12
+
+
+def content_hash(document: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of the result, leaving out the submission block."""
+    result = {k: v for k, v in document.items() if k != "submission"}
+    canonical = json.dumps(
+        result, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def sanitise_name(name: str) -> str:
+    """`name` reduced to [A-Za-z0-9._-], with no '..', no leading dot and a capped length."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", name)
+    safe = re.sub(r"\.{2,}", ".", safe).strip(".-")[:_MAX_NAME_LENGTH].strip(".-")
+    return safe or "model"
+
+
+def entry_stem(document: dict[str, Any]) -> str:
+    """``<sanitised model name>-<12 hex of the content hash>``: the entry's file stem."""
+    name = document.get("model", {}).get("name", "model")
+    return f"{sanitise_name(str(name))}-{content_hash(document)[:_HASH_LENGTH]}"
+
+
+def submit(
+    document: dict[str, Any],
+    *,
+    name: str | None = None,
+    paper: str | None = None,
+    notes: str | None = None,
+    entries_dir: Path = DEFAULT_ENTRIES_DIR,
+) -> tuple[Path, bool]:
+    """Validate and store `document`; (its entry path, whether it was new)."""
+    result = {k: v for k, v in document.items() if k != "submission"}
+    check(result)
+    root = Path(entries_dir).resolve()
+    path = (root / f"{entry_stem(result)}.json").resolve()
+    if path.parent != root:
+        raise SysnoiseError(f"entry path {path} would leave the entries folder {root}")
+    if path.exists():
+        return path, False
+    entry = {
+        **result,
+        "submission": {
+            "name": name or result["model"]["name"],
+            "paper": paper,
+            "notes": notes,
+            "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    return path, True
+
+
+def load_entries(
+    entries_dir: Path = DEFAULT_ENTRIES_DIR, problems: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every valid entry in `entries_dir`, by file name; invalid files go to `problems`."""
+    entries = []
+    for path in sorted(Path(entries_dir).glob("*.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            _report(problems, f"{path.name}: unreadable ({exc})")
+            continue
+        found = validate(document)
+        if found:
+            _report(problems, f"{path.name}: invalid ({'; '.join(found[:5])})")
+            continue
+        entries.append(document)
+    return entries
+
+
+def _report(problems: list[str] | None, message: str) -> None:
+    if problems is not None:
+        problems.append(message)

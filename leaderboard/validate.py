@@ -1,0 +1,262 @@
+"""Validation of a results document before it may join the leaderboard."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sysnoise.errors import SysnoiseError
+
+_MISSING = object()
+_CATEGORY_TOLERANCE = 1e-9
+
+# (dotted path, allowed types, may be null)
+_REQUIRED: tuple[tuple[str, tuple[type, ...], bool], ...] = (
+    ("tool", (dict,), False),
+    ("tool.version", (str,), False),
+    ("tool.git_hash", (str,), True),
+    ("created", (str,), False),
+    ("environment", (dict,), False),
+    ("environment.packages", (dict,), False),
+    ("model", (dict,), False),
+    ("model.name", (str,), False),
+    ("model.arch", (str,), False),
+    ("model.weights_sha256", (str,), False),
+    ("dataset", (dict,), False),
+    ("dataset.name", (str,), False),
+    ("dataset.n_images", (int,), False),
+    ("dataset.fingerprint", (str,), False),
+    ("suite", (dict,), False),
+    ("suite.name", (str,), False),
+    ("reference_pipeline", (dict,), False),
+    ("reference", (dict,), False),
+    ("rows", (list,), False),
+    ("categories", (dict,), False),
+)
+
+_FRACTIONS = ("top1", "top5", "ref_top1", "ref_top5", "flip_rate", "identical_input_rate")
+_DELTAS = ("delta_top1", "delta_top5")
+_COUNTS = ("n_images", "n_failed", "n_labelled", "n_broken", "n_fixed", "input_max_abs_diff")
+_ROW_RANGES: tuple[tuple[tuple[str, ...], float, float], ...] = (
+    (_FRACTIONS, 0.0, 1.0),
+    (_DELTAS, -1.0, 1.0),
+    (("mcnemar_p",), 0.0, 1.0),
+)
+_ROW_INTERVALS = (("flip_rate_ci", 0.0, 1.0), ("delta_top1_ci", -1.0, 1.0))
+
+
+def validate(document: Any) -> list[str]:
+    """Every problem with `document` as a leaderboard submission; empty when it is valid."""
+    from sysnoise.results import SCHEMA_VERSION
+
+    if not isinstance(document, dict):
+        return [f"document: must be a JSON object, got {type(document).__name__}"]
+    version = document.get("schema_version", _MISSING)
+    if version is _MISSING:
+        return ["schema_version: missing"]
+    if not _is_int(version) or version != SCHEMA_VERSION:
+        return [f"schema_version: {version!r} is not a known version (expected {SCHEMA_VERSION})"]
+    problems = list(_non_finite_numbers(document, ""))
+    problems += _required_fields(document)
+    problems += _reference_problems(document.get("reference"))
+    rows = document.get("rows")
+    if isinstance(rows, list):
+        for index, row in enumerate(rows):
+            problems += _row_problems(row, f"rows[{index}]")
+        if not problems:
+            problems += _suite_problems(document)
+            problems += _category_problems(document)
+    problems += _submission_problems(document.get("submission", _MISSING))
+    return problems
+
+
+def check(document: Any) -> None:
+    """Raise SysnoiseError listing every problem when `document` is not a valid submission."""
+    problems = validate(document)
+    if problems:
+        listed = "; ".join(problems[:20])
+        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+        raise SysnoiseError(f"invalid results document: {listed}{more}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _lookup(document: dict, dotted: str) -> Any:
+    value: Any = document
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
+
+
+def _non_finite_numbers(value: Any, path: str):
+    if isinstance(value, float) and not math.isfinite(value):
+        yield f"{path or 'document'}: {value} is not a finite number"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite_numbers(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite_numbers(item, f"{path}[{index}]")
+
+
+def _required_fields(document: dict) -> list[str]:
+    problems = []
+    for dotted, types, nullable in _REQUIRED:
+        value = _lookup(document, dotted)
+        if value is _MISSING:
+            problems.append(f"{dotted}: missing")
+        elif value is None:
+            if not nullable:
+                problems.append(f"{dotted}: must not be null")
+        elif not isinstance(value, types) or (int in types and isinstance(value, bool)):
+            expected = " or ".join(t.__name__ for t in types)
+            problems.append(f"{dotted}: must be {expected}, got {type(value).__name__}")
+    return problems
+
+
+def _number_problem(path: str, value: Any, low: float, high: float) -> str | None:
+    if value is None:
+        return None
+    if not _is_number(value):
+        return f"{path}: must be a number or null, got {type(value).__name__}"
+    if math.isfinite(value) and not low <= value <= high:
+        return f"{path}: {value} is outside [{low:g}, {high:g}]"
+    return None
+
+
+def _count_problem(path: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not _is_int(value) or value < 0:
+        return f"{path}: must be a non-negative integer, got {value!r}"
+    return None
+
+
+def _reference_problems(reference: Any) -> list[str]:
+    if not isinstance(reference, dict):
+        return []
+    problems = [
+        _number_problem(f"reference.{key}", reference.get(key), 0.0, 1.0)
+        for key in ("top1", "top5")
+    ]
+    if "top1" not in reference:
+        problems.append("reference.top1: missing")
+    problems += [
+        _count_problem(f"reference.{key}", reference.get(key))
+        for key in ("n_images", "n_failed", "n_labelled")
+    ]
+    return [p for p in problems if p]
+
+
+def _row_problems(row: Any, path: str) -> list[str]:
+    if not isinstance(row, dict):
+        return [f"{path}: must be an object"]
+    problems: list[str | None] = []
+    for key, types in (("noise", str), ("category", str)):
+        if not isinstance(row.get(key), types):
+            problems.append(f"{path}.{key}: must be a string")
+    for keys, low, high in _ROW_RANGES:
+        problems += [_number_problem(f"{path}.{k}", row.get(k), low, high) for k in keys]
+    for key, low, high in _ROW_INTERVALS:
+        interval = row.get(key)
+        if interval is None:
+            continue
+        if not isinstance(interval, list) or len(interval) != 2:
+            problems.append(f"{path}.{key}: must be a [low, high] pair or null")
+            continue
+        problems += [
+            _number_problem(f"{path}.{key}[{i}]", v, low, high) for i, v in enumerate(interval)
+        ]
+    problems += [_count_problem(f"{path}.{k}", row.get(k)) for k in _COUNTS]
+    if row.get("input_psnr_db") is not None and not _is_number(row["input_psnr_db"]):
+        problems.append(f"{path}.input_psnr_db: must be a number or null")
+    errors = row.get("errors")
+    if isinstance(errors, dict):
+        problems.append(_count_problem(f"{path}.errors.count", errors.get("count")))
+    return [p for p in problems if p]
+
+
+def _reference_pipeline(document: dict) -> Any:
+    from sysnoise.pipeline import Pipeline
+
+    fields = document["reference_pipeline"]
+    return Pipeline(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+def _suite_problems(document: dict) -> list[str]:
+    from sysnoise.noises.suites import SUITES
+
+    name = document["suite"]["name"]
+    if name not in SUITES.names():
+        return [f"suite.name: unknown suite {name!r} (known: {', '.join(SUITES.names())})"]
+    try:
+        reference = _reference_pipeline(document)
+        expected = [noise.name for noise, _ in SUITES.get(name).resolve(reference)]
+    except (TypeError, ValueError, SysnoiseError) as exc:
+        return [f"reference_pipeline: not a valid pipeline ({exc})"]
+    actual = [row["noise"] for row in document["rows"]]
+    problems = []
+    missing = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    duplicated = sorted({n for n in actual if actual.count(n) > 1})
+    if missing:
+        problems.append(f"rows: missing noises of suite {name!r}: {', '.join(missing)}")
+    if extra:
+        problems.append(f"rows: noises not in suite {name!r}: {', '.join(extra)}")
+    if duplicated:
+        problems.append(f"rows: duplicated noises: {', '.join(duplicated)}")
+    return problems
+
+
+def _category_problems(document: dict) -> list[str]:
+    from sysnoise.metrics import category_summary
+
+    expected = category_summary(document["rows"])
+    actual = document["categories"]
+    problems = []
+    for category in sorted(set(expected) | set(actual)):
+        if category not in actual:
+            problems.append(f"categories.{category}: missing")
+            continue
+        if category not in expected:
+            problems.append(f"categories.{category}: no row has this category")
+            continue
+        for key, want in expected[category].items():
+            got = (
+                actual[category].get(key, _MISSING) if isinstance(actual[category], dict) else None
+            )
+            if not _close(got, want):
+                problems.append(
+                    f"categories.{category}.{key}: {got!r} does not match the rows ({want!r})"
+                )
+    return problems
+
+
+def _close(got: Any, want: Any) -> bool:
+    if want is None or got is None:
+        return got is want
+    return _is_number(got) and abs(got - want) <= _CATEGORY_TOLERANCE
+
+
+def _submission_problems(submission: Any) -> list[str]:
+    if submission is _MISSING:
+        return []
+    if not isinstance(submission, dict):
+        return ["submission: must be an object"]
+    problems = []
+    if not isinstance(submission.get("name"), str) or not submission["name"]:
+        problems.append("submission.name: must be a non-empty string")
+    if not isinstance(submission.get("submitted"), str):
+        problems.append("submission.submitted: must be a string (UTC time)")
+    for key in ("paper", "notes"):
+        if submission.get(key) is not None and not isinstance(submission[key], str):
+            problems.append(f"submission.{key}: must be a string or null")
+    return problems

@@ -1,0 +1,60 @@
+"""`sysnoise leaderboard build|show`: render the board, or print it in the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `leaderboard` with its `build` and `show` actions."""
+    from sysnoise.leaderboard.store import DEFAULT_ENTRIES_DIR
+
+    parser = commands.add_parser(
+        "leaderboard",
+        help="build the leaderboard site or show the board",
+        description="Build the static leaderboard site, or print the board as tables.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = actions.add_parser("build", help="write the static site, LEADERBOARD.md and CSV")
+    build.add_argument("--out", type=Path, default=Path("site"), help="output folder (site/)")
+    show = actions.add_parser("show", help="print one table per dataset and suite")
+    for action in (build, show):
+        action.add_argument(
+            "--entries",
+            type=Path,
+            default=DEFAULT_ENTRIES_DIR,
+            help="entries folder (default: leaderboard/entries)",
+        )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the valid entries (reporting invalid ones on stderr) and build or show the board."""
+    from sysnoise.leaderboard.store import load_entries
+
+    problems: list[str] = []
+    entries = load_entries(args.entries, problems)
+    for problem in problems:
+        print(f"sysnoise: skipped {problem}", file=sys.stderr)
+    if args.action == "build":
+        from sysnoise.leaderboard.render import build_site
+
+        index = build_site(entries, args.out)
+        print(f"wrote {index} ({len(entries)} entries), LEADERBOARD.md and leaderboard.csv")
+        return 0
+    return _show(entries)
+
+
+def _show(entries: list[dict]) -> int:
+    from sysnoise.leaderboard.table import group_entries
+
+    groups = group_entries(entries)
+    if not groups:
+        print("no entries on the board")
+    for group in groups:
+        print(group.title)
+        print(group.frame.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.2f}"))
+        print()
+    return 0

@@ -1,0 +1,57 @@
+"""`sysnoise submit`: add a results JSON to the leaderboard's entries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from sysnoise.errors import SysnoiseError
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `submit` and its options."""
+    from sysnoise.leaderboard.store import DEFAULT_ENTRIES_DIR
+
+    parser = commands.add_parser(
+        "submit",
+        help="validate a results JSON and add it to the leaderboard",
+        description="Validate a results JSON and add it to the leaderboard's entries.",
+    )
+    parser.add_argument("file", type=Path, help="results JSON written by `sysnoise bench`")
+    parser.add_argument("--name", default=None, help="display name (default: the model name)")
+    parser.add_argument("--paper", default=None, help="paper or project URL")
+    parser.add_argument("--notes", default=None, help="free-text notes shown on the entry page")
+    parser.add_argument(
+        "--entries",
+        type=Path,
+        default=DEFAULT_ENTRIES_DIR,
+        help="entries folder (default: leaderboard/entries)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate and store the file; say whether it was new."""
+    from sysnoise.leaderboard.store import submit
+
+    path, created = submit(
+        read_document(args.file),
+        name=args.name,
+        paper=args.paper,
+        notes=args.notes,
+        entries_dir=args.entries,
+    )
+    print(f"added {path}" if created else f"already on the board: {path}")
+    return 0
+
+
+def read_document(path: Path) -> Any:
+    """The parsed JSON at `path`, or a SysnoiseError saying why it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SysnoiseError(f"no such results file: {path}") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SysnoiseError(f"cannot read {path} as JSON: {exc}") from exc

@@ -1,0 +1,200 @@
+"""The leaderboard store, tables, site and CLI, on a real small result made once per session."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+
+from sysnoise.cli import main
+from sysnoise.errors import SysnoiseError
+from sysnoise.leaderboard.markdown import markdown_table
+from sysnoise.leaderboard.plots import category_bars_svg, decoder_resizer_heatmap_svg
+from sysnoise.leaderboard.render import build_site
+from sysnoise.leaderboard.store import load_entries, sanitise_name, submit
+from sysnoise.leaderboard.table import MEAN_DELTA, group_entries
+from sysnoise.metrics import category_summary
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory) -> dict:
+    """The same generated document as the validation tests (made once per session)."""
+    base = tmp_path_factory.getbasetemp()
+    out = base / "leaderboard-result"
+    if not sorted(out.glob("*.json")):
+        argv = ["bench", "--suite", "quick", "--limit", "3", "--out", str(out)]
+        argv += ["--cache-dir", str(base / "leaderboard-cache"), "--no-progress"]
+        assert main(argv) == 0
+    return json.loads(sorted(out.glob("*.json"))[0].read_text())
+
+
+@pytest.fixture()
+def doc(result) -> dict:
+    return copy.deepcopy(result)
+
+
+def _with_deltas(document: dict, delta: float) -> dict:
+    document = copy.deepcopy(document)
+    for row in document["rows"]:
+        row["delta_top1"] = delta
+    document["categories"] = category_summary(document["rows"])
+    return document
+
+
+def test_submit_writes_a_named_hashed_entry(doc, tmp_path):
+    path, created = submit(doc, paper="https://example.org/p", entries_dir=tmp_path)
+    assert created
+    assert re.fullmatch(r"mobilenet_v2-[0-9a-f]{12}\.json", path.name)
+    stored = json.loads(path.read_text())
+    assert stored["submission"]["name"] == "mobilenet_v2"
+    assert stored["submission"]["paper"] == "https://example.org/p"
+    assert stored["submission"]["submitted"].endswith("+00:00")
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+
+def test_resubmitting_the_same_result_is_a_no_op(doc, tmp_path):
+    first, _ = submit(doc, entries_dir=tmp_path)
+    stored = json.loads(first.read_text())
+    again, created = submit(stored, name="another name", entries_dir=tmp_path)
+    assert (again, created) == (first, False)
+    assert len(list(tmp_path.glob("*.json"))) == 1
+    assert json.loads(first.read_text()) == stored
+
+
+def test_a_different_result_for_the_same_model_is_a_new_entry(doc, tmp_path):
+    first, _ = submit(doc, entries_dir=tmp_path)
+    doc["created"] = "2027-01-01T00:00:00+00:00"
+    second, created = submit(doc, entries_dir=tmp_path)
+    assert created and second != first
+    assert len(load_entries(tmp_path)) == 2
+
+
+def test_model_name_cannot_escape_the_entries_folder(doc, tmp_path):
+    entries = tmp_path / "entries"
+    doc["model"]["name"] = "../../etc/x"
+    path, created = submit(doc, entries_dir=entries)
+    assert created and path.parent == entries.resolve()
+    assert ".." not in path.name and "/" not in path.name
+    assert list(tmp_path.glob("*")) == [entries]
+
+
+@pytest.mark.parametrize("name", ["..", "../..", "/", "a/../../b", "x" * 500, "", "é<>|"])
+def test_sanitised_names_are_safe(name):
+    safe = sanitise_name(name)
+    assert safe and len(safe) <= 64
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", safe) and ".." not in safe
+    assert not safe.startswith(".")
+
+
+def test_invalid_result_is_refused_and_not_written(doc, tmp_path):
+    doc["rows"][0]["top1"] = "0.5"
+    with pytest.raises(SysnoiseError, match=r"rows\[0\]\.top1"):
+        submit(doc, entries_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_load_entries_skips_and_reports_invalid_files(doc, tmp_path):
+    submit(doc, entries_dir=tmp_path)
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "bad.json").write_text(json.dumps({**doc, "schema_version": 99}))
+    problems: list[str] = []
+    assert len(load_entries(tmp_path, problems)) == 1
+    assert sorted(p.split(":")[0] for p in problems) == ["bad.json", "broken.json"]
+    assert load_entries(tmp_path / "missing") == []
+
+
+def test_tables_group_by_dataset_and_suite_and_sort_by_mean_delta(doc, tmp_path):
+    worse = _with_deltas(doc, 0.2)
+    worse["submission"] = {"name": "worse", "submitted": "2026-01-01T00:00:00+00:00"}
+    other_data = copy.deepcopy(doc)
+    other_data["dataset"]["fingerprint"] = "f" * 64
+    groups = group_entries([worse, _with_deltas(doc, 0.0), other_data])
+    assert len(groups) == 2
+    same = next(g for g in groups if g.dataset_fingerprint == doc["dataset"]["fingerprint"])
+    assert list(same.frame["model"]) == ["mobilenet_v2", "worse"]
+    assert list(same.frame[MEAN_DELTA]) == [0.0, 20.0]
+    columns = list(same.frame.columns)
+    assert columns[:2] == ["model", "reference top-1 %"]
+    for category in doc["categories"]:
+        assert f"{category} Δ mean pp" in columns and f"{category} Δ max pp" in columns
+    for column in ("mean flip %", "max flip %", "n images", "date", "environment"):
+        assert column in columns
+    assert same.frame["environment"].iloc[0].startswith("torch ")
+
+
+def test_round_trip_submit_build_through_the_cli(doc, tmp_path, capsys):
+    results = tmp_path / "result.json"
+    results.write_text(json.dumps(doc))
+    entries, site = str(tmp_path / "entries"), tmp_path / "site"
+    assert main(["submit", str(results), "--entries", entries, "--notes", "n"]) == 0
+    assert capsys.readouterr().out.startswith("added ")
+    assert main(["submit", str(results), "--entries", entries]) == 0
+    assert capsys.readouterr().out.startswith("already on the board: ")
+    other = copy.deepcopy(doc)
+    other["dataset"]["fingerprint"] = "0" * 64
+    other["model"]["name"] = "resnet_like"
+    results.write_text(json.dumps(other))
+    assert main(["submit", str(results), "--entries", entries]) == 0
+    assert main(["leaderboard", "build", "--out", str(site), "--entries", entries]) == 0
+    index = (site / "index.html").read_text()
+    assert index.count("<table") == 2 and "mobilenet_v2" in index and "resnet_like" in index
+    pages = sorted((site / "entries").glob("*.html"))
+    assert len(pages) == 2
+    for page in pages:
+        assert f'href="entries/{page.name}"' in index
+    page = next(p for p in pages if p.name.startswith("mobilenet_v2")).read_text()
+    assert all(row["noise"] in page for row in doc["rows"]) and "<svg" in page
+    markdown = (site / "LEADERBOARD.md").read_text()
+    assert markdown.count("\n## ") == 2 and "| mobilenet_v2 |" in markdown
+    csv = (site / "leaderboard.csv").read_text().splitlines()
+    assert len(csv) == 3 and csv[0].startswith("dataset,dataset_fingerprint,suite,entry,model")
+    capsys.readouterr()
+    assert main(["leaderboard", "show", "--entries", entries]) == 0
+    shown = capsys.readouterr().out
+    assert "mobilenet_v2" in shown and "resnet_like" in shown and "suite quick" in shown
+
+
+def test_model_names_are_escaped_in_html(doc, tmp_path):
+    hostile = "<script>alert(1)</script>"
+    doc["model"]["name"] = hostile
+    submit(doc, name=hostile, notes=hostile, entries_dir=tmp_path / "entries")
+    build_site(load_entries(tmp_path / "entries"), tmp_path / "site")
+    for page in (tmp_path / "site").rglob("*.html"):
+        text = page.read_text()
+        assert "<script>alert" not in text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "<script>" not in (tmp_path / "site" / "LEADERBOARD.md").read_text()
+
+
+def test_empty_board_builds(tmp_path):
+    build_site([], tmp_path)
+    assert "No entries yet" in (tmp_path / "index.html").read_text()
+    assert "No entries yet" in (tmp_path / "LEADERBOARD.md").read_text()
+
+
+def test_submit_reports_unreadable_files(tmp_path, capsys):
+    assert main(["submit", str(tmp_path / "nope.json"), "--entries", str(tmp_path)]) == 2
+    assert "no such results file" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("[1, 2")
+    assert main(["submit", str(tmp_path / "bad.json"), "--entries", str(tmp_path)]) == 2
+
+
+def test_markdown_table_keeps_cells_in_their_columns():
+    import pandas as pd
+
+    text = markdown_table(pd.DataFrame({"model": ["a|b"], "x %": [float("nan")], "n": [3]}))
+    assert text.splitlines() == ["| model | x % | n |", "|:---|---:|---:|", "| a\\|b |  | 3 |"]
+
+
+def test_heatmap_for_imagenet_s_only(doc):
+    assert decoder_resizer_heatmap_svg(doc) is None
+    doc["suite"]["name"] = "imagenet-s"
+    doc["rows"] = [
+        {"noise": f"{d}/{r}", "delta_top1": 0.01 * i}
+        for i, (d, r) in enumerate([("cv2", "pil-bilinear"), ("pil", "cv2-linear")])
+    ]
+    svg = decoder_resizer_heatmap_svg(doc)
+    assert svg.startswith("<svg") and "</svg>" in svg
+    assert category_bars_svg(doc).startswith("<svg")
