@@ -22,7 +22,7 @@ BENCH_ARGS = --model $(MODEL) --suite $(SUITE) --batch $(BATCH) --workers $(WORK
 	$(if $(DATA),--data $(DATA)) $(if $(LABELS),--labels $(LABELS)) $(if $(LIMIT),--limit $(LIMIT)) \
 	$(if $(WEIGHTS),--weights $(WEIGHTS))
 
-.PHONY: setup bench test test-all lint list submit leaderboard clean
+.PHONY: setup browser-deps bench test test-all lint list submit leaderboard clean
 
 setup: $(VENV)/.ready
 
@@ -43,10 +43,18 @@ submit: setup
 leaderboard: setup
 	$(BIN)/sysnoise leaderboard build --out site
 
-test: setup
+# Headless Chromium for the leaderboard's browser test: installed where this user can (root with
+# apt-get); elsewhere that one test is skipped with the reason.
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	echo "note: chromium/chromedriver not installed; the browser test will be skipped"
+
+test: setup browser-deps
 	$(BIN)/python -m pytest -q
 
-test-all: setup
+test-all: setup browser-deps
 	$(BIN)/python -m pytest -q -m ''
 
 lint: setup

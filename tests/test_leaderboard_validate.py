@@ -234,3 +234,12 @@ def test_check_lists_every_problem(doc):
     with pytest.raises(SysnoiseError) as caught:
         check(doc)
     assert "tool.version" in str(caught.value) and "rows[0].top1" in str(caught.value)
+
+
+def test_shipped_entries_are_valid():
+    from sysnoise.leaderboard.store import DEFAULT_ENTRIES_DIR
+
+    shipped = sorted(DEFAULT_ENTRIES_DIR.glob("*.json"))
+    assert shipped, "the repository ships the sample-set entries"
+    for path in shipped:
+        assert validate(json.loads(path.read_text())) == [], path.name
