@@ -9,8 +9,6 @@ from pathlib import Path
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register `leaderboard` with its `build` and `show` actions."""
-    from sysnoise.leaderboard.store import DEFAULT_ENTRIES_DIR
-
     parser = commands.add_parser(
         "leaderboard",
         help="build the leaderboard site or show the board",
@@ -21,13 +19,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--out", type=Path, default=Path("site"), help="output folder (site/)")
     show = actions.add_parser("show", help="print one table per dataset and suite")
     for action in (build, show):
-        action.add_argument(
-            "--entries",
-            type=Path,
-            default=DEFAULT_ENTRIES_DIR,
-            help="entries folder (default: leaderboard/entries)",
-        )
+        add_entries_option(action)
     parser.set_defaults(run=run)
+
+
+def add_entries_option(parser: argparse.ArgumentParser) -> None:
+    """The `--entries DIR` option shared by the leaderboard commands."""
+    from sysnoise.leaderboard.store import DEFAULT_ENTRIES_DIR
+
+    parser.add_argument(
+        "--entries",
+        type=Path,
+        default=DEFAULT_ENTRIES_DIR,
+        help="entries folder (default: leaderboard/entries)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

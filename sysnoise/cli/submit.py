@@ -12,7 +12,7 @@ from sysnoise.errors import SysnoiseError
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register `submit` and its options."""
-    from sysnoise.leaderboard.store import DEFAULT_ENTRIES_DIR
+    from sysnoise.cli.leaderboard import add_entries_option
 
     parser = commands.add_parser(
         "submit",
@@ -23,12 +23,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", default=None, help="display name (default: the model name)")
     parser.add_argument("--paper", default=None, help="paper or project URL")
     parser.add_argument("--notes", default=None, help="free-text notes shown on the entry page")
-    parser.add_argument(
-        "--entries",
-        type=Path,
-        default=DEFAULT_ENTRIES_DIR,
-        help="entries folder (default: leaderboard/entries)",
-    )
+    add_entries_option(parser)
     parser.set_defaults(run=run)
 
 
