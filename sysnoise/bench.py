@@ -18,6 +18,8 @@ from sysnoise.store import PredictionStore
 from sysnoise.weights import load_model
 from sysnoise.zoo import resolve_model
 
+_BACKEND_LABEL = "torch-fp32"  # the reference backend; model-side noises will add others
+
 
 @dataclass(frozen=True)
 class BenchOutcome:
@@ -52,7 +54,7 @@ def run_bench(config: BenchConfig) -> BenchOutcome:
     noises = suite.resolve(spec.reference)
     pipelines = [spec.reference] + [pipeline for _, pipeline in noises]
     backend = BACKENDS.get("torch")(device=config.device)
-    fingerprint = model_fingerprint(spec.arch, weights_sha256, "torch-fp32")
+    fingerprint = model_fingerprint(spec.arch, weights_sha256, _BACKEND_LABEL)
     store = PredictionStore(config.cache_dir / "predictions.sqlite", fingerprint)
     options = EngineOptions(config.batch_size, config.workers, config.progress)
     try:
@@ -68,7 +70,7 @@ def run_bench(config: BenchConfig) -> BenchOutcome:
         dataset,
         suite,
         noises,
-        "torch-fp32",
+        _BACKEND_LABEL,
         time.perf_counter() - started,
     )
     document = build_result(run, evaluation)

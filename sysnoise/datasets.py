@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sysnoise.assets import package_dir
 from sysnoise.errors import SysnoiseError
 from sysnoise.fileio import atomic_write
 
@@ -332,13 +333,6 @@ def load_folder(root: Path, labels_file: Path | None = None) -> Dataset:
     )
 
 
-def _package_dir(package: str) -> Path | None:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def _version(distribution: str) -> str:
     try:
         return importlib.metadata.version(distribution)
@@ -347,7 +341,7 @@ def _version(distribution: str) -> str:
 
 
 def _foolbox_records() -> list[ImageRecord]:
-    folder = _package_dir("foolbox")
+    folder = package_dir("foolbox")
     if folder is None:
         raise SysnoiseError(
             f"the sample images need foolbox: run `{_FOOLBOX_INSTALL}` (or `make bench`, which "
@@ -368,7 +362,7 @@ def _foolbox_records() -> list[ImageRecord]:
 def _package_jpeg_records() -> list[ImageRecord]:
     records = []
     for prefix, package, subdir, names in _PACKAGE_JPEGS:
-        folder = _package_dir(package)
+        folder = package_dir(package)
         if folder is None:
             logger.warning("%s is not installed: the sample set has no %s photos", package, package)
             continue
@@ -395,7 +389,7 @@ def _encode_jpeg_once(source: Path, target: Path, mode: str) -> None:
 
 
 def _skimage_png_records(cache_dir: Path) -> list[ImageRecord]:
-    folder = _package_dir("skimage")
+    folder = package_dir("skimage")
     if folder is None:
         logger.warning("scikit-image is not installed: the sample set has no re-encoded PNG photos")
         return []

@@ -9,12 +9,12 @@ and copied into that cache so torchvision's loader finds it.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from sysnoise.assets import package_dir
 from sysnoise.errors import SysnoiseError
 from sysnoise.fileio import atomic_write
 from sysnoise.zoo import ModelSpec
@@ -82,10 +82,10 @@ def locate_weights(spec: ModelSpec, weights_file: Path | None = None) -> Path:
 
 
 def _install_packaged(packaged: PackagedWeights, destination: Path) -> bool:
-    spec = importlib.util.find_spec(packaged.package)
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_dir(packaged.package)
+    if folder is None:
         return False
-    source = Path(list(spec.submodule_search_locations)[0]) / packaged.relative_path
+    source = folder / packaged.relative_path
     if not source.is_file():
         return False
     actual = sha256_file(source)

@@ -247,7 +247,7 @@ def test_sample_dataset(tmp_path: Path) -> None:
 
 
 def test_sample_dataset_without_foolbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(datasets, "_package_dir", lambda package: None)
+    monkeypatch.setattr(datasets, "package_dir", lambda package: None)
     with pytest.raises(SysnoiseError, match="pip install --no-deps foolbox==3.3.4"):
         sample_dataset(tmp_path)
 
@@ -255,8 +255,8 @@ def test_sample_dataset_without_foolbox(tmp_path: Path, monkeypatch: pytest.Monk
 def test_sample_dataset_skips_a_missing_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = datasets._package_dir
-    monkeypatch.setattr(datasets, "_package_dir", lambda p: None if p == "sklearn" else real(p))
+    real = datasets.package_dir
+    monkeypatch.setattr(datasets, "package_dir", lambda p: None if p == "sklearn" else real(p))
     with caplog.at_level(logging.WARNING, logger="sysnoise.datasets"):
         dataset = sample_dataset(tmp_path)
     assert not any(r.image_id.startswith("sklearn/") for r in dataset.records)
