@@ -41,6 +41,11 @@ class Decoder:
     decode: Callable[[bytes, int], np.ndarray]
     uses_min_side: bool = False
     jpeg_only: bool = False
+    availability: Callable[[], str | None] | None = None  # None: always available
+
+    def unavailable_reason(self) -> str | None:
+        """Why this decoder cannot run here (missing GPU, side environment), or None."""
+        return self.availability() if self.availability is not None else None
 
 
 DECODERS: Registry[Decoder] = Registry("decoder", Decoder)
@@ -162,6 +167,9 @@ for _decoder in (
 def decode(name: str, data: bytes, min_side: int) -> np.ndarray:
     """Decode `data` with decoder `name` to contiguous HxWx3 uint8 RGB; DecodeError if it cannot."""
     decoder = DECODERS.get(name)
+    reason = decoder.unavailable_reason()
+    if reason is not None:
+        raise DecodeError(f"decoder {name!r} is not available here: {reason}")
     if decoder.uses_min_side and min_side < 1:
         raise ValueError(f"decoder {name!r} needs min_side >= 1, got {min_side}")
     try:

@@ -26,6 +26,11 @@ class Resizer:
     antialias: bool
     description: str
     resize: Callable[[np.ndarray, int, int], np.ndarray]
+    availability: Callable[[], str | None] | None = None  # None: always available
+
+    def unavailable_reason(self) -> str | None:
+        """Why this resizer cannot run here (missing side environment), or None."""
+        return self.availability() if self.availability is not None else None
 
 
 RESIZERS: Registry[Resizer] = Registry("resizer", Resizer)
