@@ -94,6 +94,25 @@ def _decode_torchvision(data: bytes, min_side: int) -> np.ndarray:
     return chw.permute(1, 2, 0).numpy()
 
 
+def _decode_nvjpeg(data: bytes, min_side: int) -> np.ndarray:
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_TORCHVISION_DEPRECATION)
+        chw = decode_jpeg(encoded, mode=ImageReadMode.RGB, device="cuda")
+    return chw.permute(1, 2, 0).cpu().numpy()
+
+
+def _cuda_reason() -> str | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return "nvJPEG runs on an NVIDIA GPU; torch sees none here"
+    return None
+
+
 def _decode_pyav(data: bytes, min_side: int) -> np.ndarray:
     import av
 
@@ -151,6 +170,14 @@ for _decoder in (
         "libjpeg-turbo with nearest-neighbour chroma upsampling (TJFLAG_FASTUPSAMPLE)",
         partial(_decode_simplejpeg, fastdct=False, fastupsample=True),
         jpeg_only=True,
+    ),
+    Decoder(
+        "nvjpeg",
+        "nvJPEG (torchvision)",
+        "NVIDIA nvJPEG on the GPU through torchvision.io.decode_jpeg(device='cuda')",
+        _decode_nvjpeg,
+        jpeg_only=True,
+        availability=_cuda_reason,
     ),
     Decoder(
         "pil-draft",

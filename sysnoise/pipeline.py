@@ -15,15 +15,29 @@ from sysnoise.errors import SysnoiseError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_PROTOCOLS = ("shorter", "squash")
+# Fields added after the first release: left out of `key` while at their default, so predictions
+# cached before they existed stay valid.
+_LATER_FIELDS = {
+    "colour": "rgb",
+    "ceil_mode": "model",
+    "upsample": "model",
+    "backend": "torch",
+    "precision": "fp32",
+}
 
 
 @dataclass(frozen=True)
 class Pipeline:
-    """Decoder, resize and crop, normalisation: one way to turn a file into a model input.
+    """How a file becomes a prediction: the pixel side, then the model side.
 
-    `resize_protocol` is "shorter" (shorter side to `resize_size`, aspect kept, long side
-    truncated as torchvision does) or "squash" (both sides to `resize_size`). The centre crop
-    follows torchvision's rounding.
+    Pixel side: decoder, `colour` path (see `sysnoise.noises.colour`), resize and crop,
+    normalisation. `resize_protocol` is "shorter" (shorter side to `resize_size`, aspect kept,
+    long side truncated as torchvision does) or "squash" (both sides to `resize_size`). The
+    centre crop follows torchvision's rounding.
+
+    Model side: `ceil_mode` ("model" or "flipped": every max-pool's ceil_mode inverted),
+    `upsample` ("model" or the op every upsampling is swapped to, see
+    `sysnoise.noises.model_patches`), the inference `backend` and its numeric `precision`.
     """
 
     decoder: str = "pil"
@@ -33,6 +47,11 @@ class Pipeline:
     crop_size: int = 224
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    colour: str = "rgb"
+    ceil_mode: str = "model"
+    upsample: str = "model"
+    backend: str = "torch"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.resize_protocol not in RESIZE_PROTOCOLS:
@@ -60,13 +79,40 @@ class Pipeline:
     @property
     def pixel_fields(self) -> tuple:
         """The fields that decide the uint8 model input (everything before normalisation)."""
-        return (self.decoder, self.resizer, self.resize_size, self.resize_protocol, self.crop_size)
+        return (
+            self.decoder,
+            self.resizer,
+            self.resize_size,
+            self.resize_protocol,
+            self.crop_size,
+            self.colour,
+        )
+
+    @property
+    def model_fields(self) -> tuple[str, str, str, str]:
+        """The fields that decide how the model runs: (ceil_mode, upsample, backend, precision)."""
+        return (self.ceil_mode, self.upsample, self.backend, self.precision)
 
     @property
     def key(self) -> str:
         """Stable short hash of every field, used as a cache key."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        fields = {
+            name: value
+            for name, value in self.to_dict().items()
+            if _LATER_FIELDS.get(name, object()) != value
+        }
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def model_side_label(ceil_mode: str, upsample: str, backend: str, precision: str) -> str:
+    """How a model runs, e.g. 'onnxruntime-int8' or 'torch-fp32+ceil_mode=flipped'."""
+    patches = [
+        f"{name}={value}"
+        for name, value in (("ceil_mode", ceil_mode), ("upsample", upsample))
+        if value != "model"
+    ]
+    return "+".join([f"{backend}-{precision}", *patches])
 
 
 def resized_size(height: int, width: int, size: int, protocol: str) -> tuple[int, int]:

@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 
+from sysnoise.noises.colour import apply_colour
 from sysnoise.noises.decoders import DECODERS, DecodeError, decode
 from sysnoise.noises.resizers import RESIZERS
 from sysnoise.pipeline import Pipeline, center_crop, resized_size
@@ -26,8 +27,9 @@ def array_hash(array: np.ndarray) -> str:
 class ImagePreparer:
     """The uint8 model inputs of one file under many pipelines.
 
-    Decodes once per distinct decoder (and size hint, for DCT-domain decoding), and resizes once
-    per distinct decoded image and resize: two decoders that agree bit for bit share their resizes.
+    Decodes once per distinct decoder (and size hint, for DCT-domain decoding) and colour path,
+    and resizes once per distinct decoded image and resize: two decoders that agree bit for bit
+    share their resizes.
     """
 
     def __init__(self, data: bytes) -> None:
@@ -52,17 +54,36 @@ class ImagePreparer:
 
     def _decode(self, pipeline: Pipeline) -> tuple[np.ndarray, str]:
         decoder = DECODERS.get(pipeline.decoder)
-        key = (decoder.name, pipeline.resize_size if decoder.uses_min_side else None)
+        min_side = pipeline.resize_size if decoder.uses_min_side else None
+        key = (decoder.name, min_side, pipeline.colour)
         if key not in self._decoded:
             try:
-                image = decode(decoder.name, self.data, pipeline.resize_size)
+                if pipeline.colour == "rgb":
+                    image = decode(decoder.name, self.data, pipeline.resize_size)
+                else:
+                    plain, _ = self._decode(pipeline.with_changes(colour="rgb"))
+                    image = apply_colour(pipeline.colour, plain)
                 self._decoded[key] = (image, array_hash(image))
             except DecodeError as exc:
                 self._decoded[key] = PreprocessError(str(exc))
+            except PreprocessError as exc:
+                self._decoded[key] = exc
         result = self._decoded[key]
         if isinstance(result, PreprocessError):
             raise result
         return result
+
+
+def pixel_side_unavailable(pipeline: Pipeline) -> str | None:
+    """Why `pipeline`'s decoder or resizer cannot run here (no GPU, no side environment)."""
+    for kind, entry in (
+        ("decoder", DECODERS.get(pipeline.decoder)),
+        ("resizer", RESIZERS.get(pipeline.resizer)),
+    ):
+        reason = entry.unavailable_reason()
+        if reason is not None:
+            return f"{kind} {entry.name}: {reason}"
+    return None
 
 
 def model_input(data: bytes, pipeline: Pipeline) -> np.ndarray:

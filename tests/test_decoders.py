@@ -22,8 +22,11 @@ EXPECTED_NAMES = [
     "pyav",
     "turbo-fastdct",
     "turbo-fastupsample",
+    "nvjpeg",
     "pil-draft",
 ]
+# The ones that run on this machine (nvjpeg needs a GPU; tests/test_gpu.py covers it).
+AVAILABLE = [n for n in EXPECTED_NAMES if DECODERS.get(n).unavailable_reason() is None]
 MIN_SIDE = 256  # pil-draft at 256 halves the 512x512 test files
 DRAFT_SHAPES = {(512, 512): (256, 256), images.EXIF_ROTATED_SHAPE: (320, 512)}
 
@@ -45,12 +48,21 @@ def _expected_shape(decoder: str, variant: str) -> tuple[int, int, int]:
     return (*shape, 3)
 
 
-def test_registry_has_the_seven_decoders_in_order() -> None:
-    assert DECODERS.names() == EXPECTED_NAMES
+def test_registry_has_the_decoders_in_order() -> None:
+    assert DECODERS.names()[: len(EXPECTED_NAMES)] == EXPECTED_NAMES
     assert all(isinstance(DECODERS.get(name), Decoder) for name in EXPECTED_NAMES)
     assert [n for n in EXPECTED_NAMES if DECODERS.get(n).uses_min_side] == ["pil-draft"]
     jpeg_only = [n for n in EXPECTED_NAMES if DECODERS.get(n).jpeg_only]
-    assert jpeg_only == ["turbo-fastdct", "turbo-fastupsample"]
+    assert jpeg_only == ["turbo-fastdct", "turbo-fastupsample", "nvjpeg"]
+
+
+def test_an_unavailable_decoder_is_a_decode_error_with_its_reason(monkeypatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert "GPU" in DECODERS.get("nvjpeg").unavailable_reason()
+    with pytest.raises(DecodeError, match="not available here: nvJPEG runs on an NVIDIA GPU"):
+        decode("nvjpeg", images.baseline_420(), MIN_SIDE)
 
 
 def test_unknown_decoder_lists_valid_names() -> None:
@@ -59,7 +71,7 @@ def test_unknown_decoder_lists_valid_names() -> None:
 
 
 @pytest.mark.parametrize("variant", list(images.jpeg_variants()))
-@pytest.mark.parametrize("name", EXPECTED_NAMES)
+@pytest.mark.parametrize("name", AVAILABLE)
 def test_decoder_on_variant(name: str, variant: str) -> None:
     data = images.jpeg_variants()[variant]
     if variant in FAILS[name]:
@@ -74,7 +86,7 @@ def test_decoder_on_variant(name: str, variant: str) -> None:
 
 def test_exif_orientation_is_ignored_by_every_decoder() -> None:
     data = images.exif_rotated()
-    for name in EXPECTED_NAMES:
+    for name in AVAILABLE:
         shape = decode(name, data, MIN_SIDE).shape
         assert shape == (*images.EXIF_ROTATED_SHAPE, 3), name
 
@@ -141,7 +153,7 @@ def test_pyav_accepts_a_file_that_only_lacks_its_eoi_marker() -> None:
 
 
 def test_garbage_is_a_decode_error_everywhere() -> None:
-    for name in EXPECTED_NAMES:
+    for name in AVAILABLE:
         with pytest.raises(DecodeError, match=name):
             decode(name, b"not an image at all", MIN_SIDE)
 
