@@ -1,45 +1,130 @@
-"""PyTorch eager FP32: the reference backend."""
+"""PyTorch eager mode: FP32 (the reference), FP16, BF16, INT8, and a channels-last variant.
+
+FP16 and BF16 cast a copy of the model and the input; the logits come back as float32. Both run on
+the CPU too (torch 2.14 has half-precision CPU convolutions, slowly). INT8 is PyTorch's own x86
+path, FX graph mode post-training static quantization (`backends/torch_int8.py`); it runs on the
+CPU only. The channels-last variant runs the same model with NHWC memory format, which picks other
+convolution kernels and so sums in another order: a real, small numeric difference.
+"""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from typing import Any
 
 import numpy as np
+import torch
 
-from sysnoise.backends.base import Backend, BackendUnavailable
+from sysnoise.backends.base import (
+    Backend,
+    BackendContext,
+    BackendUnavailable,
+    require_calibration,
+    resolve_device,
+)
+
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+_DEVICE_NAMES = ("cpu", "cuda", "auto")
 
 
 class TorchEagerBackend(Backend):
-    """The model as torch runs it in eager mode, FP32, on `device` ("cpu", "cuda" or "auto")."""
+    """PyTorch eager mode on `device` ("cpu", "cuda" or "auto"); FP32 is the reference."""
 
     name = "torch"
+    precisions = ("fp32", "fp16", "bf16", "int8")
+    memory_format = torch.contiguous_format
 
-    def __init__(self, device: str = "auto") -> None:
-        self.device_name = device
+    def __init__(
+        self,
+        precision: str = "fp32",
+        context: BackendContext | None = None,
+        *,
+        device: str | None = None,
+    ) -> None:
+        if precision in _DEVICE_NAMES or precision.startswith("cuda:"):
+            # The signature before precisions existed: TorchEagerBackend("cpu").
+            device, precision = precision, "fp32"
+        context = context if context is not None else BackendContext()
+        if device is not None:
+            context = dataclasses.replace(context, device=device)
+        super().__init__(precision, context)
+        self.device_name = context.device
         self._model: Any = None
+        self._calibration_size = 0
 
     def _prepare(self, model: Any, example: np.ndarray | None) -> None:
-        import torch
+        if self.precision == "int8":
+            self._prepare_int8(model)
+            return
+        self.device_name = resolve_device(self.context.device, torch.cuda.is_available(), self.name)
+        self._device = torch.device(self.device_name)
+        dtype = _DTYPES[self.precision]
+        if dtype != torch.float32 or self.memory_format != torch.contiguous_format:
+            model = copy.deepcopy(model)  # casting in place would change the caller's model
+        model = model.to(self._device, dtype=dtype).eval()
+        self._model = model.to(memory_format=self.memory_format)
+        self._dtype = dtype
+        if dtype != torch.float32 and example is not None:
+            try:  # some torch builds lack half-precision kernels on some devices
+                self.infer(example[:1])
+            except (RuntimeError, NotImplementedError) as exc:
+                self._model = None
+                raise BackendUnavailable(
+                    f"{self.name} {self.precision} on {self.device_name}: {exc}"
+                ) from exc
 
-        if self.device_name == "auto":
-            self.device_name = "cuda" if torch.cuda.is_available() else "cpu"
-        try:
-            self._device = torch.device(self.device_name)
-        except RuntimeError as exc:
-            raise BackendUnavailable(f"torch: bad device {self.device_name!r}: {exc}") from None
-        if self._device.type == "cuda" and not torch.cuda.is_available():
+    def _prepare_int8(self, model: Any) -> None:
+        from sysnoise.backends.torch_int8 import quantize_fx_x86
+
+        if self.context.device.startswith("cuda"):
             raise BackendUnavailable(
-                f"torch: device {self.device_name!r} asked for, but torch sees no CUDA GPU here; "
-                "use --device cpu"
+                f"torch int8: PyTorch's x86 INT8 kernels run on the CPU only, not on "
+                f"{self.context.device!r}; use --device cpu or auto"
             )
-        self._model = model.to(self._device).eval()
+        calibration = require_calibration(self.context, "torch")
+        self.device_name = "cpu"
+        self._device = torch.device("cpu")
+        self._dtype = torch.float32  # the quantized model takes and returns float tensors
+        self._model = quantize_fx_x86(model, calibration)
+        self._calibration_size = len(calibration)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        import torch
-
+        tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        tensor = tensor.to(self._device, dtype=self._dtype)
+        tensor = tensor.contiguous(memory_format=self.memory_format)
         with torch.inference_mode():
-            logits = self._model(torch.from_numpy(batch).to(self._device))
+            logits = self._model(tensor)
         return logits.float().cpu().numpy()
+
+    def describe(self) -> dict[str, Any]:
+        facts = {
+            **super().describe(),
+            "device": self.device_name,
+            "library": "torch",
+            "library_version": torch.__version__,
+            "memory_format": "channels_last"
+            if self.memory_format == torch.channels_last
+            else "contiguous",
+        }
+        if self.device_name.startswith("cuda"):
+            facts["gpu"] = torch.cuda.get_device_name(torch.device(self.device_name))
+            facts["cudnn_allow_tf32"] = torch.backends.cudnn.allow_tf32
+            facts["matmul_allow_tf32"] = torch.backends.cuda.matmul.allow_tf32
+        if self.precision == "int8":
+            from sysnoise.backends.torch_int8 import describe_int8
+
+            facts.update(describe_int8(self._calibration_size))
+        return facts
 
     def release(self) -> None:
         self._model = None
+        super().release()
+
+
+class TorchChannelsLastBackend(TorchEagerBackend):
+    """PyTorch eager mode with model and input in channels-last (NHWC) memory format."""
+
+    name = "torch-channels-last"
+    precisions = ("fp32", "bf16")
+    memory_format = torch.channels_last

@@ -23,6 +23,61 @@ def tiny_classifier(seed: int = 0) -> torch.nn.Module:
     ).eval()
 
 
+def tiny_bn_classifier(prototypes: np.ndarray, seed: int = 0) -> torch.nn.Module:
+    """A seeded conv net (conv, BatchNorm, ReLU, max-pool, linear) that acts trained.
+
+    Its linear head is a nearest-prototype classifier over its own features: class k is the
+    centred feature direction of `prototypes[k]` (a normalised NCHW batch), so inputs that look
+    like different prototypes get different, confident classes, as with a trained model.
+    """
+    torch.manual_seed(seed)
+    features = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, stride=2, padding=1),
+        torch.nn.BatchNorm2d(16),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(16, 32, 3, padding=1),
+        torch.nn.BatchNorm2d(32),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+    )
+    for module in features:
+        if isinstance(module, torch.nn.BatchNorm2d):  # non-trivial running statistics
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.1, 0.1)
+    features.eval()
+    with torch.no_grad():
+        embedded = features(torch.from_numpy(prototypes))
+        centre = embedded.mean(0)
+        directions = embedded - centre
+        directions = directions / directions.norm(dim=1, keepdim=True)
+        head = torch.nn.Linear(embedded.shape[1], len(prototypes))
+        head.weight.copy_(directions * 10)
+        head.bias.copy_(-(directions * 10) @ centre)
+    return torch.nn.Sequential(features, head).eval()
+
+
+def photo_crops(count: int, size: int = 64, seed: int = 0) -> np.ndarray:
+    """`count` normalised (N, 3, size, size) float32 crops of two real photos, seeded."""
+    from images import astronaut, china  # tests/ is on sys.path, as for tiny itself
+
+    rng = np.random.default_rng(seed)
+    photos = [astronaut()[::4, ::4], china()[::4, ::4]]  # downscaled so a crop holds objects
+    crops = []
+    for index in range(count):
+        photo = photos[index % len(photos)]
+        top = rng.integers(0, photo.shape[0] - size + 1)
+        left = rng.integers(0, photo.shape[1] - size + 1)
+        crops.append(photo[top : top + size, left : left + size])
+    batch = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255
+    mean = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray((batch - mean) / std, dtype=np.float32)
+
+
 class CountingBackend(TorchEagerBackend):
     """The torch backend that counts the inputs it runs, and can fail after some batches."""
 

@@ -1,0 +1,142 @@
+"""ONNX Runtime: the model exported to ONNX, FP32 or INT8 (static QDQ), on CPU or CUDA."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from typing import Any
+
+import numpy as np
+
+from sysnoise.backends.base import (
+    Backend,
+    BackendContext,
+    BackendUnavailable,
+    require_calibration,
+    resolve_device,
+)
+from sysnoise.errors import SysnoiseError
+
+OPTIMIZATION_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+
+
+class OnnxRuntimeBackend(Backend):
+    """ONNX Runtime with full graph optimisation; CUDA provider first when there is one."""
+
+    name = "onnxruntime"
+    precisions = ("fp32", "int8")
+    optimization = "all"
+
+    def __init__(
+        self,
+        precision: str = "fp32",
+        context: BackendContext | None = None,
+        *,
+        optimization: str | None = None,
+        device: str | None = None,
+    ) -> None:
+        context = context if context is not None else BackendContext()
+        if device is not None:
+            context = dataclasses.replace(context, device=device)
+        super().__init__(precision, context)
+        optimization = optimization or self.optimization
+        if optimization not in OPTIMIZATION_LEVELS:
+            raise SysnoiseError(
+                f"unknown ONNX Runtime optimization level {optimization!r}; "
+                f"valid levels: {', '.join(OPTIMIZATION_LEVELS)}"
+            )
+        self.optimization = optimization
+        self._session: Any = None
+        self._facts: dict[str, Any] = {}
+
+    @classmethod
+    def availability(cls, precision: str = "fp32") -> str | None:
+        for module, distribution in (("onnxruntime", "onnxruntime"), ("onnx", "onnx")):
+            if importlib.util.find_spec(module) is None:
+                return f"{distribution} is not installed (pip install {distribution})"
+        return None
+
+    def _prepare(self, model: Any, example: np.ndarray | None) -> None:
+        import onnxruntime
+        import torch
+
+        from sysnoise.backends.onnx_export import cached_onnx
+        from sysnoise.backends.quantize import cached_qdq, qdq_facts
+
+        providers = self._providers(onnxruntime.get_available_providers())
+        context = dataclasses.replace(self.context, cache_dir=self.cache_root())
+        path = cached_onnx(model, example, context)
+        if self.precision == "int8":
+            calibration = require_calibration(self.context, self.name)
+            path = cached_qdq(path, calibration, self.context.calibration_method)
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = getattr(
+            onnxruntime.GraphOptimizationLevel, OPTIMIZATION_LEVELS[self.optimization]
+        )
+        options.intra_op_num_threads = torch.get_num_threads()
+        self._session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+        self._input = self._session.get_inputs()[0].name
+        self._output = self._session.get_outputs()[0].name
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        self._facts = {
+            "library": "onnxruntime",
+            "library_version": onnxruntime.__version__,
+            "providers": self._session.get_providers(),
+            "graph_optimization_level": self.optimization,
+            "intra_op_num_threads": options.intra_op_num_threads,
+            "onnx_exporter": metadata.get("sysnoise.exporter", "unknown"),
+            "onnx_opset": int(metadata.get("sysnoise.opset", -1)),
+            "onnx_file": path.name,
+        }
+        if self.precision == "int8":
+            self._facts["quantization"] = qdq_facts(metadata)
+
+    def _providers(self, available: list[str]) -> list[Any]:
+        device = self.context.device
+        has_cuda = "CUDAExecutionProvider" in available
+        if device == "auto":
+            device = "cuda" if has_cuda and _cuda_visible() else "cpu"
+        if device == "cpu":
+            return ["CPUExecutionProvider"]
+        if not has_cuda:
+            raise BackendUnavailable(
+                f"{self.name}: device {device!r} asked for, but this onnxruntime has no "
+                "CUDAExecutionProvider (install onnxruntime-gpu instead of onnxruntime)"
+            )
+        resolve_device(device, _cuda_visible(), self.name)  # raises when no GPU is visible
+        device_id = int(device.split(":")[1]) if ":" in device else 0
+        return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        (logits,) = self._session.run([self._output], {self._input: batch})
+        return np.asarray(logits, dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        facts = {**super().describe(), **self._facts}
+        if self._facts:
+            on_gpu = "CUDAExecutionProvider" in self._facts["providers"]
+            facts["device"] = "cuda" if on_gpu else "cpu"
+        return facts
+
+    def release(self) -> None:
+        self._session = None
+        super().release()
+
+
+class OnnxRuntimeNoOptBackend(OnnxRuntimeBackend):
+    """ONNX Runtime with graph optimisation disabled: every exported node runs as it is."""
+
+    name = "onnxruntime-noopt"
+    optimization = "disable"
+
+
+def _cuda_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
