@@ -23,6 +23,11 @@ _CATEGORY_OF_FIELD = {
     "resize_protocol": "resize",
     "resize_size": "resize",
     "crop_size": "resize",
+    "colour": "colour",
+    "ceil_mode": "ceil_mode",
+    "upsample": "upsample",
+    "backend": "backend",
+    "precision": "precision",
 }
 
 
@@ -59,15 +64,14 @@ class Suite:
     build: Callable[[], list[Noise]]
 
     def resolve(self, reference: Pipeline) -> list[tuple[Noise, Pipeline]]:
-        """Noises with their pipelines, dropping any that equals the reference or a previous one."""
-        seen = {reference}
+        """Noises with their pipelines, dropping any that equals the reference. Two noises may
+        share a pipeline (a combined stack's first step is a single noise); they share its
+        predictions."""
         resolved = []
         for noise in self.build():
             pipeline = noise.apply(reference)
-            if pipeline in seen:
-                continue
-            seen.add(pipeline)
-            resolved.append((noise, pipeline))
+            if pipeline != reference:
+                resolved.append((noise, pipeline))
         return resolved
 
 
@@ -98,6 +102,74 @@ def _quick() -> list[Noise]:
     return [Noise(name, changes) for name, changes in _QUICK]
 
 
+# SysNoise: every category once or a few times, then the worst realistic deployment stack,
+# one step after another (each combined row is cumulative; the report shows each step's share).
+_SYSNOISE = [
+    *(
+        (f"decoder={d}", "decoder", {"decoder": d})
+        for d in ("cv2", "pyav", "turbo-fastdct", "turbo-fastupsample", "pil-draft", "nvjpeg")
+    ),
+    *(
+        (f"resize={r}", "resize", {"resizer": r})
+        for r in (
+            "pil-nearest",
+            "pil-bicubic",
+            "cv2-nearest",
+            "cv2-linear",
+            "cv2-cubic",
+            "cv2-area",
+            "torch-bilinear",
+            "torch-bilinear-aa",
+        )
+    ),
+    ("resize=squash", "resize", {"resize_protocol": "squash"}),
+    *(
+        (f"colour={c}", "colour", {"colour": c})
+        for c in ("yuv420-bt601-full", "yuv420-bt601-limited", "yuv420-bt709-limited")
+    ),
+    ("ceil_mode=flipped", "ceil_mode", {"ceil_mode": "flipped"}),
+    *(
+        (f"upsample={u}", "upsample", {"upsample": u})
+        for u in ("nearest", "bilinear", "bilinear-align-corners")
+    ),
+    ("precision=torch-fp16", "precision", {"precision": "fp16"}),
+    ("precision=torch-bf16", "precision", {"precision": "bf16"}),
+    ("precision=torch-int8", "precision", {"precision": "int8"}),
+    ("precision=onnxruntime-int8", "precision", {"backend": "onnxruntime", "precision": "int8"}),
+    ("precision=tensorrt-fp16", "precision", {"backend": "tensorrt", "precision": "fp16"}),
+    ("precision=tensorrt-int8", "precision", {"backend": "tensorrt", "precision": "int8"}),
+    ("backend=torch-channels-last", "backend", {"backend": "torch-channels-last"}),
+    ("backend=onnxruntime", "backend", {"backend": "onnxruntime"}),
+    ("backend=onnxruntime-noopt", "backend", {"backend": "onnxruntime-noopt"}),
+    ("backend=tensorrt", "backend", {"backend": "tensorrt"}),
+]
+COMBINED_STEPS = (
+    ("decoder=pyav", {"decoder": "pyav"}),
+    ("resize=cv2-linear", {"resizer": "cv2-linear"}),
+    ("colour=yuv420-bt601-limited", {"colour": "yuv420-bt601-limited"}),
+    ("ceil_mode=flipped", {"ceil_mode": "flipped"}),
+    ("precision=onnxruntime-int8", {"backend": "onnxruntime", "precision": "int8"}),
+)
+
+
+def _sysnoise() -> list[Noise]:
+    noises = [Noise(name, changes, category) for name, category, changes in _SYSNOISE]
+    changes: dict[str, Any] = {}
+    for step, (name, step_changes) in enumerate(COMBINED_STEPS, start=1):
+        changes |= step_changes
+        noises.append(Noise(f"combined/{step}:{name}", changes, "combined"))
+    return noises
+
+
+SUITES.add(
+    "sysnoise",
+    Suite(
+        "sysnoise",
+        "SysNoise: decoder, resize, colour, ceil_mode, upsample, precision and backend noises, "
+        "and the combined deployment stack step by step",
+        _sysnoise,
+    ),
+)
 SUITES.add(
     "imagenet-s",
     Suite(

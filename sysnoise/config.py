@@ -31,3 +31,5 @@ class BenchConfig:
     out_dir: Path = Path("results")
     cache_dir: Path = field(default_factory=default_cache_dir)
     progress: bool = True
+    calibration_size: int | None = None  # INT8 calibration images; None: see calibration.py
+    calibration_method: str = "minmax"

@@ -2,17 +2,19 @@
 
 Each file is read once. A DataLoader worker decodes it once per decoder and resizes once per
 distinct resize (`ImagePreparer`), for the pipelines whose predictions are not cached yet. The main
-process runs the model once per distinct model input (identical inputs, e.g. from two decoders
-that agree, share one forward pass by content hash) and writes each prediction to the store, so
-an interrupted run resumes where it stopped.
+process runs each model variant (backend, precision, patches: see `sysnoise.variants`) once per
+distinct model input (identical inputs, e.g. from two decoders that agree, share one forward pass
+by content hash) and writes each prediction to the store, so an interrupted run resumes where it
+stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -21,6 +23,40 @@ from sysnoise.datasets import Dataset, ImageRecord
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import ImagePreparer, PreprocessError, array_hash, normalise
 from sysnoise.store import TOP_K, Prediction, PredictionStore
+
+
+class ModelRunner(Protocol):
+    """What the engine needs of a model: which variant a pipeline runs on, and running it."""
+
+    def variant(self, pipeline: Pipeline) -> Hashable:
+        """The model variant `pipeline` runs on; pipelines with equal variants share forwards."""
+
+    def store_key(self, pipeline: Pipeline) -> str:
+        """The prediction-store key of `pipeline`'s predictions."""
+
+    def infer(self, variant: Hashable, batch: np.ndarray) -> np.ndarray:
+        """Logits of `variant` on a normalised batch."""
+
+
+class SingleBackend:
+    """A ModelRunner over one prepared backend: every pipeline must keep the default model side."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def variant(self, pipeline: Pipeline) -> Hashable:
+        if pipeline.model_fields != Pipeline().model_fields:
+            raise ValueError(
+                f"pipeline {pipeline.key} changes the model side {pipeline.model_fields}; "
+                "evaluate it with sysnoise.variants.ModelVariants"
+            )
+        return None
+
+    def store_key(self, pipeline: Pipeline) -> str:
+        return pipeline.key
+
+    def infer(self, variant: Hashable, batch: np.ndarray) -> np.ndarray:
+        return self.backend.infer(batch)
 
 
 @dataclass(frozen=True)
@@ -69,12 +105,12 @@ class _PrepareImages:
     def __init__(
         self,
         records: tuple[ImageRecord, ...],
-        pipelines: list[Pipeline],
+        pipelines: dict[str, Pipeline],
         store_path: Path,
         model_fingerprint: str,
     ) -> None:
         self.records = records
-        self.pipelines = pipelines
+        self.pipelines = pipelines  # store key -> pipeline, the reference first
         self.store_path = store_path
         self.model_fingerprint = model_fingerprint
         self._store: PredictionStore | None = None
@@ -84,7 +120,7 @@ class _PrepareImages:
 
     def __getitem__(self, index: int) -> _Work:
         record = self.records[index]
-        keys = [p.key for p in self.pipelines]
+        keys = list(self.pipelines)
         try:
             data = record.path.read_bytes()
         except OSError as exc:
@@ -95,32 +131,35 @@ class _PrepareImages:
             self._store = PredictionStore(self.store_path, self.model_fingerprint)
         cached = self._store.lookup(image_hash, keys)
         work = _Work(index, image_hash, cached, {}, {}, {})
-        missing = [p for p in self.pipelines if p.key not in cached]
+        missing = {k: p for k, p in self.pipelines.items() if k not in cached}
         if missing:
-            _prepare(ImagePreparer(data), self.pipelines[0], missing, work)
+            _prepare(ImagePreparer(data), next(iter(self.pipelines.values())), missing, work)
         return work
 
 
 def _prepare(
-    preparer: ImagePreparer, reference: Pipeline, missing: list[Pipeline], work: _Work
+    preparer: ImagePreparer, reference: Pipeline, missing: dict[str, Pipeline], work: _Work
 ) -> None:
     try:
         reference_input = preparer.model_input(reference)
     except PreprocessError:
         reference_input = None
-    for pipeline in missing:
+    for key, pipeline in missing.items():
         try:
             crop = preparer.model_input(pipeline)
         except PreprocessError as exc:
-            work.errors[pipeline.key] = str(exc)
+            work.errors[key] = str(exc)
             continue
         max_abs, mse = None, None
         if reference_input is not None and reference_input.shape == crop.shape:
             diff = crop.astype(np.int16) - reference_input.astype(np.int16)
             max_abs, mse = int(np.abs(diff).max()), float(np.mean(diff.astype(np.float64) ** 2))
         input_hash = array_hash(crop) + f"/{pipeline.mean}/{pipeline.std}"
-        work.inputs[pipeline.key] = (input_hash, max_abs, mse)
+        work.inputs[key] = (input_hash, max_abs, mse)
         work.crops[input_hash] = crop
+
+
+_GPU_DECODERS = frozenset({"nvjpeg"})
 
 
 def _identity(item: _Work) -> _Work:
@@ -134,44 +173,66 @@ def _worker_init(_: int) -> None:
 
 
 class _Forwarder:
-    """Queues distinct model inputs, runs them in batches, hands results to waiting entries."""
+    """Queues distinct (variant, model input) pairs, runs them in batches per model variant."""
 
-    def __init__(self, backend: Backend, reference: Pipeline, batch_size: int) -> None:
-        self.backend = backend
+    def __init__(self, runner: ModelRunner, reference: Pipeline, batch_size: int) -> None:
+        self.runner = runner
         self.reference = reference
         self.batch_size = batch_size
-        self.pending: dict[str, np.ndarray] = {}
+        self.pending: dict[Hashable, dict[str, np.ndarray]] = {}
         self.forwards = 0
 
-    def run(self, final: bool) -> Iterator[dict[str, tuple[np.ndarray, np.ndarray]]]:
-        """Forward the pending inputs in full batches (all if `final`); yields top-5 by hash."""
-        hashes = list(self.pending)
-        if not final:
-            hashes = hashes[: len(hashes) - len(hashes) % self.batch_size]
-        for start in range(0, len(hashes), self.batch_size):
-            chunk = hashes[start : start + self.batch_size]
-            crops = np.stack([self.pending[h] for h in chunk])
-            logits = self.backend.infer(normalise(crops, self.reference))
-            self.forwards += len(chunk)
-            top = np.argsort(-logits, axis=1, kind="stable")[:, :TOP_K]
-            scores = np.take_along_axis(logits, top, axis=1).astype(np.float32)
-            for input_hash in chunk:
-                del self.pending[input_hash]
-            yield {h: (top[row].astype(np.int64), scores[row]) for row, h in enumerate(chunk)}
+    def add(self, variant: Hashable, input_hash: str, crop: np.ndarray) -> None:
+        self.pending.setdefault(variant, {}).setdefault(input_hash, crop)
+
+    def largest(self) -> int:
+        return max((len(p) for p in self.pending.values()), default=0)
+
+    def queued(self) -> int:
+        return sum(len(p) for p in self.pending.values())
+
+    def run(self, final: bool) -> Iterator[dict[tuple[Hashable, str], tuple]]:
+        """Forward full batches (all if `final`); yields top-5 by (variant, input hash)."""
+        for variant, pending in self.pending.items():
+            hashes = list(pending)
+            if not final:
+                hashes = hashes[: len(hashes) - len(hashes) % self.batch_size]
+            for start in range(0, len(hashes), self.batch_size):
+                chunk = hashes[start : start + self.batch_size]
+                crops = np.stack([pending[h] for h in chunk])
+                logits = self.runner.infer(variant, normalise(crops, self.reference))
+                self.forwards += len(chunk)
+                top = np.argsort(-logits, axis=1, kind="stable")[:, :TOP_K]
+                scores = np.take_along_axis(logits, top, axis=1).astype(np.float32)
+                for input_hash in chunk:
+                    del pending[input_hash]
+                yield {
+                    (variant, h): (top[row].astype(np.int64), scores[row])
+                    for row, h in enumerate(chunk)
+                }
 
 
 def evaluate(
     dataset: Dataset,
     pipelines: list[Pipeline],
-    backend: Backend,
+    runner: Backend | ModelRunner,
     store: PredictionStore,
     options: EngineOptions,
 ) -> Evaluation:
-    """Predictions of every pipeline on every image; `pipelines[0]` is the reference."""
+    """Predictions of every pipeline on every image; `pipelines[0]` is the reference.
+
+    `runner` is a prepared backend (every pipeline then keeps the default model side) or a
+    `ModelRunner` such as `sysnoise.variants.ModelVariants`. Results are keyed by `pipeline.key`.
+    """
     import torch.utils.data
     from tqdm import tqdm
 
+    if isinstance(runner, Backend):
+        runner = SingleBackend(runner)
     reference = pipelines[0]
+    store_keys = {runner.store_key(p): p for p in pipelines}
+    variants = {p.key: runner.variant(p) for p in pipelines}
+    pipeline_key = {k: p.key for k, p in store_keys.items()}
     if any((p.mean, p.std) != (reference.mean, reference.std) for p in pipelines):
         raise ValueError("all pipelines of one evaluation must share the reference normalisation")
     records = dataset.records
@@ -186,14 +247,17 @@ def evaluate(
         result.errors[p.key] = {}
         result.max_abs_diff[p.key] = np.full(n, -1, dtype=np.int64)
         result.mse[p.key] = np.full(n, np.nan)
+    # A forked worker cannot use CUDA once the parent has: GPU decoders need spawned workers.
+    needs_spawn = options.workers and any(p.decoder in _GPU_DECODERS for p in pipelines)
     loader = torch.utils.data.DataLoader(
-        _PrepareImages(records, pipelines, store.path, store.model),
+        _PrepareImages(records, store_keys, store.path, store.model),
         batch_size=None,
         num_workers=options.workers,
         collate_fn=_identity,
         worker_init_fn=_worker_init if options.workers else None,
+        multiprocessing_context="spawn" if needs_spawn else None,
     )
-    forwarder = _Forwarder(backend, reference, options.batch_size)
+    forwarder = _Forwarder(runner, reference, options.batch_size)
     waiting: list[tuple[int, str, str, int | None, float | None]] = []
 
     def record(index: int, key: str, prediction: Prediction) -> None:
@@ -210,13 +274,13 @@ def evaluate(
         for outputs in forwarder.run(final):  # store each batch at once: an interruption loses one
             unresolved = []
             for index, key, input_hash, max_abs, mse in waiting:
-                if input_hash not in outputs:
+                output = outputs.get((variants[pipeline_key[key]], input_hash))
+                if output is None:
                     unresolved.append((index, key, input_hash, max_abs, mse))
                     continue
-                top5, scores = outputs[input_hash]
-                prediction = Prediction(top5, scores, input_hash, max_abs, mse)
+                prediction = Prediction(output[0], output[1], input_hash, max_abs, mse)
                 store.put(result.image_hashes[index], key, prediction)
-                record(index, key, prediction)
+                record(index, pipeline_key[key], prediction)
             waiting[:] = unresolved
             store.commit()
 
@@ -225,23 +289,21 @@ def evaluate(
         for work in loader:
             result.image_hashes[work.index] = work.image_hash
             for key, prediction in work.cached.items():
-                record(work.index, key, prediction)
+                record(work.index, pipeline_key[key], prediction)
                 result.cached += 1
             for key, message in work.errors.items():
                 if work.image_hash is not None:
                     store.put(
                         work.image_hash, key, Prediction(None, None, None, None, None, message)
                     )
-                result.errors[key][result.image_ids[work.index]] = message
+                result.errors[pipeline_key[key]][result.image_ids[work.index]] = message
             for key, (input_hash, max_abs, mse) in work.inputs.items():
-                forwarder.pending.setdefault(input_hash, work.crops[input_hash])
+                forwarder.add(variants[pipeline_key[key]], input_hash, work.crops[input_hash])
                 waiting.append((work.index, key, input_hash, max_abs, mse))
-            if len(forwarder.pending) >= options.batch_size:
+            if forwarder.largest() >= options.batch_size:
                 flush(final=False)
             progress.update(1)
-            progress.set_postfix(
-                forwards=forwarder.forwards + len(forwarder.pending), refresh=False
-            )
+            progress.set_postfix(forwards=forwarder.forwards + forwarder.queued(), refresh=False)
         flush(final=True)
     finally:
         store.commit()

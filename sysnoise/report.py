@@ -17,6 +17,7 @@ def rows_table(document: dict[str, Any]) -> Any:
         {
             "noise": row["noise"],
             "category": row["category"],
+            "model": row.get("model_side", "torch-fp32"),
             "top1 %": _pct(row["top1"]),
             "Δtop1 pp": _pct(row["delta_top1"]),
             "flip %": _pct(row["flip_rate"]),
@@ -50,6 +51,36 @@ def categories_table(document: dict[str, Any]) -> Any:
     return pd.DataFrame(records)
 
 
+def combined_table(document: dict[str, Any]) -> Any:
+    """The combined stack step by step: cumulative delta and flip rate, and each step's share."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "step": step["noise"],
+                "Δtop1 cumulative pp": _pct(step["cumulative_delta_top1"]),
+                "Δtop1 this step pp": _pct(step["step_delta_top1"]),
+                "flip cumulative %": _pct(step["cumulative_flip_rate"]),
+                "flip this step %": _pct(step["step_flip_rate"]),
+            }
+            for step in document.get("combined", [])
+        ]
+    )
+
+
+def not_evaluated_table(document: dict[str, Any]) -> Any:
+    """Noises of the suite left out of this run, and why."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {"noise": s["noise"], "status": s["status"], "reason": s["reason"]}
+            for s in document.get("not_evaluated", [])
+        ]
+    )
+
+
 def format_report(document: dict[str, Any]) -> str:
     """The whole terminal report: header, per-noise table, per-category table."""
     ref = document["reference"]
@@ -63,21 +94,35 @@ def format_report(document: dict[str, Any]) -> str:
         f"reference top-1: {top1} on {ref['n_labelled']} labelled images"
         + (f"; {ref['n_failed']} images failed under the reference" if ref["n_failed"] else "")
     )
+    calibration = document.get("calibration")
+    if calibration:
+        header += (
+            f"\nINT8 calibration: {calibration['method']} on {calibration['n_images']} held-out "
+            "images, excluded from every score"
+        )
     options = {"max_rows": None, "max_colwidth": 40, "na_rep": "-"}
-    return "\n\n".join(
-        [
-            header,
-            rows_table(document).to_string(index=False, **options),
-            categories_table(document).to_string(index=False, **options),
-            "Δtop1 = reference minus noisy (positive: the noise costs accuracy); "
-            "flip = share of images whose top-1 changes.",
-        ]
+    parts = [
+        header,
+        rows_table(document).to_string(index=False, **options),
+        categories_table(document).to_string(index=False, **options),
+    ]
+    if document.get("combined"):
+        parts.append(combined_table(document).to_string(index=False, **options))
+    if document.get("not_evaluated"):
+        parts.append(
+            not_evaluated_table(document).to_string(index=False, **{**options, "max_colwidth": 140})
+        )
+    parts.append(
+        "Δtop1 = reference minus noisy (positive: the noise costs accuracy); "
+        "flip = share of images whose top-1 changes."
     )
+    return "\n\n".join(parts)
 
 
 def _describe(pipeline: dict[str, Any]) -> str:
     return (
         f"decode {pipeline['decoder']}, resize {pipeline['resizer']} "
         f"({pipeline['resize_protocol']} side {pipeline['resize_size']}), "
-        f"crop {pipeline['crop_size']}"
+        f"crop {pipeline['crop_size']}; "
+        f"{pipeline.get('backend', 'torch')} {pipeline.get('precision', 'fp32')}"
     )

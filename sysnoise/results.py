@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,20 @@ from sysnoise.environment import environment, tool_info
 from sysnoise.fileio import atomic_write
 from sysnoise.metrics import category_summary, noise_metrics, psnr, topk_accuracy
 from sysnoise.noises.suites import Noise, Suite
-from sysnoise.pipeline import Pipeline
+from sysnoise.pipeline import Pipeline, model_side_label
 from sysnoise.zoo import ModelSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added suite.noises, not_evaluated, backends, calibration, combined
 MAX_LISTED_ERRORS = 20
+
+
+@dataclass(frozen=True)
+class SkippedNoise:
+    """A suite noise left out of this run: "not applicable" to the model, or "unavailable" here."""
+
+    noise: Noise
+    status: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -33,9 +42,13 @@ class RunInputs:
     model_fingerprint: str
     dataset: Dataset
     suite: Suite
-    noises: list[tuple[Noise, Pipeline]]
+    noises: list[tuple[Noise, Pipeline]]  # the evaluated ones
     backend: str
     seconds: float
+    skipped: list[SkippedNoise] = field(default_factory=list)
+    backends: dict[str, dict[str, Any]] = field(default_factory=dict)  # variant label -> facts
+    calibration: dict[str, Any] | None = None
+    model_sides: dict[str, str] = field(default_factory=dict)  # pipeline key -> effective label
 
 
 def dataset_fingerprint(evaluation: Evaluation) -> str:
@@ -64,6 +77,9 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
                 "noise": noise.name,
                 "category": noise.category_for(reference),
                 "changes": dict(noise.changes),
+                "model_side": run.model_sides.get(
+                    pipeline.key, model_side_label(*pipeline.model_fields)
+                ),
                 **metrics.to_dict(),
                 **_input_difference(evaluation, pipeline.key, valid),
                 "errors": _first_errors(evaluation.errors[pipeline.key]),
@@ -97,6 +113,7 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
             "name": run.suite.name,
             "description": run.suite.description,
             "n_noises": len(run.noises),
+            "noises": [noise.name for noise, _ in run.suite.resolve(reference)],
         },
         "reference_pipeline": reference.to_dict(),
         "reference": {
@@ -113,12 +130,47 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
         },
         "categories": category_summary(rows),
         "rows": rows,
+        "combined": combined_steps(rows),
+        "not_evaluated": [
+            {
+                "noise": skip.noise.name,
+                "category": skip.noise.category_for(reference),
+                "changes": dict(skip.noise.changes),
+                "status": skip.status,
+                "reason": skip.reason,
+            }
+            for skip in run.skipped
+        ],
+        "backends": run.backends,
+        "calibration": run.calibration,
         "run": {
             "seconds": round(run.seconds, 3),
             "forward_passes": evaluation.forwards,
             "cached_predictions": evaluation.cached,
         },
     }
+
+
+def combined_steps(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The combined stack's rows in order, each with its cumulative delta and its own share."""
+    steps = []
+    previous_delta, previous_flip = 0.0, 0.0
+    for row in rows:
+        if row["category"] != "combined":
+            continue
+        delta, flip = row["delta_top1"], row["flip_rate"]
+        steps.append(
+            {
+                "noise": row["noise"],
+                "cumulative_delta_top1": delta,
+                "step_delta_top1": None if delta is None else delta - previous_delta,
+                "cumulative_flip_rate": flip,
+                "step_flip_rate": None if flip is None else flip - previous_flip,
+            }
+        )
+        previous_delta = delta if delta is not None else previous_delta
+        previous_flip = flip if flip is not None else previous_flip
+    return steps
 
 
 def _input_difference(evaluation: Evaluation, key: str, valid: np.ndarray) -> dict[str, Any]:

@@ -28,7 +28,8 @@ def _bench(tmp_path: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("kind", "count"), [("decoders", len(DECODERS)), ("resizers", len(RESIZERS)), ("suites", 2)]
+    ("kind", "count"),
+    [("decoders", len(DECODERS)), ("resizers", len(RESIZERS)), ("suites", 3), ("colours", 4)],
 )
 def test_list_prints_one_line_per_entry(kind, count, capsys):
     assert main(["list", kind]) == 0
@@ -77,7 +78,7 @@ def test_bench_runs_mobilenet_end_to_end_and_writes_results(tmp_path, capsys):
     assert "reference top-1" in out and "resize=cv2-linear" in out
     [json_path] = (tmp_path / "out").glob("mobilenet_v2-quick-*.json")
     document = json.loads(json_path.read_text())
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     for field in (
         "tool",
         "created",

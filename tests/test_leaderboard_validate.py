@@ -57,7 +57,7 @@ def test_not_an_object_is_a_problem():
     assert validate([]) and validate(None)
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None, True])
+@pytest.mark.parametrize("version", [1, 3, 0, "2", None, True])
 def test_unknown_schema_version(doc, version):
     doc["schema_version"] = version
     _assert_problem(doc, "schema_version")
@@ -206,7 +206,25 @@ def test_unknown_suite(doc):
 def test_noises_follow_the_reference_pipeline(doc):
     # With cv2 as the reference decoder, the quick suite's "decoder=cv2" is the reference itself.
     doc["reference_pipeline"]["decoder"] = "cv2"
-    _assert_problem(doc, "rows: noises not in suite")
+    _assert_problem(doc, "suite.noises: not noises of suite")
+
+
+def test_a_run_made_before_the_suite_grew_stays_valid(doc):
+    # A noise added to the suite later is missing from the run's declared list: still valid.
+    dropped = doc["rows"].pop()
+    doc["suite"]["noises"].remove(dropped["noise"])
+    doc["categories"] = category_summary(doc["rows"])
+    assert validate(doc) == []
+
+
+def test_declared_noises_must_all_be_rows_or_not_evaluated(doc):
+    dropped = doc["rows"].pop()
+    doc["categories"] = category_summary(doc["rows"])
+    _assert_problem(doc, "rows: missing noises")
+    doc["not_evaluated"].append(
+        {"noise": dropped["noise"], "status": "unavailable", "reason": "no GPU"}
+    )
+    assert validate(doc) == []
 
 
 def test_categories_must_match_the_rows(doc):

@@ -62,3 +62,56 @@ def test_pipeline_rejects_bad_protocol_and_crop():
 def test_unknown_suite_lists_the_suites():
     with pytest.raises(SysnoiseError, match="imagenet-s, quick"):
         SUITES.get("nope")
+
+
+def test_sysnoise_suite_covers_every_category_and_stacks_the_combined_steps():
+    from sysnoise.noises.suites import COMBINED_STEPS
+
+    resolved = SUITES.get("sysnoise").resolve(REFERENCE)
+    categories = {noise.category_for(REFERENCE) for noise, _ in resolved}
+    assert categories == {
+        "decoder",
+        "resize",
+        "colour",
+        "ceil_mode",
+        "upsample",
+        "precision",
+        "backend",
+        "combined",
+    }
+    combined = [(n, p) for n, p in resolved if n.category == "combined"]
+    assert len(combined) == len(COMBINED_STEPS)
+    # Each step keeps every earlier change and adds its own.
+    for (_, earlier), (_, later) in zip(combined, combined[1:], strict=False):
+        kept = {
+            f: getattr(earlier, f)
+            for f in earlier.to_dict()
+            if getattr(earlier, f) != getattr(REFERENCE, f)
+        }
+        assert all(getattr(later, f) == v for f, v in kept.items())
+        assert later != earlier
+    assert combined[-1][1].precision == "int8" and combined[-1][1].colour != "rgb"
+    # The first step is also a single noise: both rows share one pipeline.
+    singles = {p for n, p in resolved if n.category != "combined"}
+    assert combined[0][1] in singles
+
+
+def test_model_side_fields_are_categorised_by_what_they_change():
+    assert Noise("x", {"precision": "bf16"}).category_for(REFERENCE) == "precision"
+    assert Noise("x", {"colour": "yuv420-bt601-full"}).category_for(REFERENCE) == "colour"
+    assert Noise("x", {"ceil_mode": "flipped"}).category_for(REFERENCE) == "ceil_mode"
+
+
+def test_new_fields_at_their_defaults_keep_the_old_cache_key():
+    # The key of a pipeline made before colour/model-side fields existed must not change.
+    import hashlib
+    import json
+
+    old_fields = {
+        k: v
+        for k, v in REFERENCE.to_dict().items()
+        if k not in ("colour", "ceil_mode", "upsample", "backend", "precision")
+    }
+    old_key = hashlib.sha256(json.dumps(old_fields, sort_keys=True).encode()).hexdigest()[:16]
+    assert REFERENCE.key == old_key
+    assert REFERENCE.with_changes(precision="int8").key != old_key

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-KINDS = ("models", "decoders", "resizers", "suites", "backends")
+KINDS = ("models", "decoders", "resizers", "colours", "suites", "backends")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register `list`."""
-    parser = commands.add_parser("list", help="list models, decoders, resizers, suites, backends")
+    parser = commands.add_parser(
+        "list", help="list models, decoders, resizers, colours, suites, backends"
+    )
     parser.add_argument("kind", choices=KINDS)
     parser.set_defaults(run=run)
 
@@ -26,11 +28,21 @@ def entries(kind: str) -> list[tuple[str, str]]:
     if kind == "decoders":
         from sysnoise.noises.decoders import DECODERS
 
-        return [(n, f"[{DECODERS.get(n).library}] {DECODERS.get(n).description}") for n in DECODERS]
+        return [
+            (n, f"[{d.library}] {d.description}{_unavailable(d.unavailable_reason())}")
+            for n, d in ((n, DECODERS.get(n)) for n in DECODERS)
+        ]
     if kind == "resizers":
         from sysnoise.noises.resizers import RESIZERS
 
-        return [(n, RESIZERS.get(n).description) for n in RESIZERS]
+        return [
+            (n, f"{r.description}{_unavailable(r.unavailable_reason())}")
+            for n, r in ((n, RESIZERS.get(n)) for n in RESIZERS)
+        ]
+    if kind == "colours":
+        from sysnoise.noises.colour import COLOURS
+
+        return [(n, COLOURS.get(n).description) for n in COLOURS]
     if kind == "suites":
         from sysnoise.noises.suites import SUITES
 
@@ -38,7 +50,14 @@ def entries(kind: str) -> list[tuple[str, str]]:
     if kind == "backends":
         from sysnoise.backends import BACKENDS
 
-        return [(n, BACKENDS.get(n).__doc__.strip().splitlines()[0]) for n in BACKENDS]
+        return [
+            (
+                n,
+                f"{b.__doc__.strip().splitlines()[0]} [{', '.join(b.precisions)}]"
+                f"{_unavailable(b.availability())}",
+            )
+            for n, b in ((n, BACKENDS.get(n)) for n in BACKENDS)
+        ]
     from sysnoise.zoo import model_registry, resolve_model
 
     rows = []
@@ -54,3 +73,7 @@ def entries(kind: str) -> list[tuple[str, str]]:
             )
         )
     return rows
+
+
+def _unavailable(reason: str | None) -> str:
+    return "" if reason is None else f" (unavailable here: {reason})"

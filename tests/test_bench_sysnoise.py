@@ -1,0 +1,93 @@
+"""The sysnoise suite end to end on a small model: every category, INT8 calibrated on held-out
+images that are then never scored, skipped noises with reasons, a valid results document."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_variants import pooled_classifier  # noqa: E402
+
+from sysnoise import bench  # noqa: E402
+from sysnoise.config import BenchConfig  # noqa: E402
+from sysnoise.leaderboard.validate import validate  # noqa: E402
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("sysnoise-suite")
+    patch = pytest.MonkeyPatch()
+    patch.setattr(bench, "load_model", lambda spec, weights=None: (pooled_classifier(), "0" * 64))
+    try:
+        config = BenchConfig(
+            suite="sysnoise",
+            limit=12,
+            calibration_size=4,
+            batch_size=8,
+            out_dir=tmp / "out",
+            cache_dir=tmp / "cache",
+            progress=False,
+            device="cpu",
+        )
+        outcome = bench.run_bench(config)
+    finally:
+        patch.undo()
+    return json.loads(outcome.json_path.read_text()) | {"_dir": str(tmp / "out")}
+
+
+def test_every_category_is_evaluated_or_says_why_not(document):
+    categories = {row["category"] for row in document["rows"]}
+    assert {"decoder", "resize", "colour", "ceil_mode", "precision", "backend", "combined"} <= (
+        categories
+    )
+    skipped = {s["noise"]: s for s in document["not_evaluated"]}
+    # The pooled test model has a max-pool but no upsampling.
+    assert skipped["upsample=nearest"]["status"] == "not applicable"
+    assert "no upsampling" in skipped["upsample=nearest"]["reason"]
+    if not torch.cuda.is_available():
+        assert skipped["backend=tensorrt"]["status"] == "unavailable"
+        assert "GPU" in skipped["backend=tensorrt"]["reason"]
+    declared = document["suite"]["noises"]
+    assert sorted(declared) == sorted([r["noise"] for r in document["rows"]] + list(skipped))
+
+
+def test_calibration_images_are_held_out_of_every_score(document):
+    calibration = document["calibration"]
+    assert calibration["n_images"] == 4 and calibration["method"] == "minmax"
+    predictions = pd.read_csv(Path(document["_dir"]) / document["predictions_file"])
+    assert set(predictions["image_id"]).isdisjoint(calibration["image_ids"])
+    assert document["dataset"]["n_images"] == 12 - 4 == len(predictions)
+
+
+def test_model_side_noises_run_on_their_own_backends(document):
+    rows = {row["noise"]: row for row in document["rows"]}
+    assert rows["precision=onnxruntime-int8"]["model_side"] == "onnxruntime-int8"
+    assert rows["ceil_mode=flipped"]["model_side"] == "torch-fp32+ceil_mode=flipped"
+    # Same pixels, another model: the input difference is nil, the outputs are not shared.
+    assert rows["precision=onnxruntime-int8"]["identical_input_rate"] == 1.0
+    assert "onnxruntime-int8" in document["backends"]
+    assert document["backends"]["onnxruntime-int8"]["precision"] == "int8"
+
+
+def test_combined_steps_are_cumulative(document):
+    steps = document["combined"]
+    assert len(steps) == 5
+    total = sum(step["step_flip_rate"] for step in steps)
+    assert total == pytest.approx(steps[-1]["cumulative_flip_rate"])
+
+
+def test_the_document_is_a_valid_submission(document):
+    clean = {k: v for k, v in document.items() if k != "_dir"}
+    assert validate(clean) == []
+    assert (Path(document["_dir"]) / document["predictions_file"]).exists()
+    with gzip.open(Path(document["_dir"]) / document["predictions_file"], "rt") as handle:
+        assert "precision=onnxruntime-int8" in handle.readline()

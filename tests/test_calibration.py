@@ -1,0 +1,57 @@
+"""INT8 calibration takes a fixed held-out slice, unlabelled images first, and never scores it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import images  # noqa: E402
+from tiny import write_dataset  # noqa: E402
+
+from sysnoise.calibration import default_size, split_calibration  # noqa: E402
+from sysnoise.errors import SysnoiseError  # noqa: E402
+from sysnoise.pipeline import Pipeline  # noqa: E402
+from sysnoise.preprocess import model_input, normalise  # noqa: E402
+
+REFERENCE = Pipeline()
+
+
+@pytest.fixture()
+def mixed(tmp_path):
+    files = {f"l{i}.jpg": images.baseline_420() for i in range(4)}
+    files |= {"u0.jpg": images.china_jpeg(), "u1.jpg": images.progressive()}
+    files["bad.jpg"] = b"not a jpeg"
+    labels = {f"l{i}.jpg": i for i in range(4)} | {"bad.jpg": 5}
+    return write_dataset(tmp_path / "data", files, labels=labels)
+
+
+def test_unlabelled_images_calibrate_first_and_leave_the_scored_set(mixed):
+    calibration, scored = split_calibration(mixed, REFERENCE, 3, "minmax")
+    assert set(calibration.image_ids[:2]) == {"u0.jpg", "u1.jpg"}
+    assert calibration.image_ids[2].startswith("l")
+    scored_ids = {r.image_id for r in scored.records}
+    assert scored_ids.isdisjoint(calibration.image_ids)
+    assert len(scored_ids) + len(calibration.image_ids) == len(mixed.records)
+    first = mixed.records[[r.image_id for r in mixed.records].index(calibration.image_ids[0])]
+    expected = normalise(model_input(first.path.read_bytes(), REFERENCE)[None], REFERENCE)
+    np.testing.assert_array_equal(calibration.batch[:1], expected)
+    assert calibration.describe()["excluded_from_scoring"] is True
+
+
+def test_the_slice_is_the_same_on_every_run_and_skips_unreadable_images(mixed):
+    first, _ = split_calibration(mixed, REFERENCE, 6, "entropy")
+    again, _ = split_calibration(mixed, REFERENCE, 6, "entropy")
+    assert first.image_ids == again.image_ids
+    assert "bad.jpg" not in first.image_ids and len(first.image_ids) == 6
+
+
+def test_sizes_and_methods_are_checked(mixed):
+    with pytest.raises(SysnoiseError, match="nothing would be left to score"):
+        split_calibration(mixed, REFERENCE, 7, "minmax")
+    with pytest.raises(SysnoiseError, match="minmax, entropy, percentile"):
+        split_calibration(mixed, REFERENCE, 2, "max")
+    assert default_size(33) == 8 and default_size(5000) == 256 and default_size(1000) == 100
