@@ -183,7 +183,8 @@ def test_cli_writes_the_json(photos, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(weights, "load_model", lambda spec, path=None: (stem_net(), "0" * 64))
     monkeypatch.setattr(datasets, "sample_dataset", lambda cache_dir: photos)
     out = tmp_path / "diff.json"
-    args = ["diff", "--noise", "decoder=pyav", "--images", "3", "--json", str(out), "--top", "4"]
+    args = ["diff", "mobilenet_v2", "--noise", "decoder=pyav", "--images", "3", "--top", "4"]
+    args += ["--json", str(out)]
     assert main([*args, "--cache-dir", str(tmp_path / "cache")]) == 0
     printed = capsys.readouterr().out
     assert "first diverges beyond tol 0.001 at the input" in printed and "(the 4 largest" in printed

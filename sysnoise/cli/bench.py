@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sysnoise.backends.base import CALIBRATION_METHODS
+from sysnoise.cli.argtypes import non_negative, positive
 from sysnoise.config import BenchConfig, default_cache_dir
 
 
@@ -33,11 +35,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="labels file for a flat folder (LOC_val_solution.csv or labels.txt)",
     )
     parser.add_argument("--suite", default="imagenet-s", help="noise suite (sysnoise list suites)")
-    parser.add_argument("--limit", type=_positive, default=None, help="first N images only")
-    parser.add_argument("--batch", type=_positive, default=32, help="forward batch size")
+    parser.add_argument("--limit", type=positive, default=None, help="first N images only")
+    parser.add_argument("--batch", type=positive, default=32, help="forward batch size")
     parser.add_argument(
         "--workers",
-        type=_non_negative,
+        type=non_negative,
         default=0,
         help="decoding worker processes (0: in the main process)",
     )
@@ -48,6 +50,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="checkpoint file to use instead of torchvision's cache",
     )
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument(
+        "--calibration",
+        type=positive,
+        default=None,
+        help="INT8 calibration images, held out of scoring (default: a tenth, 8 to 256)",
+    )
+    parser.add_argument(
+        "--calibration-method",
+        default="minmax",
+        choices=CALIBRATION_METHODS,
+        help="INT8 calibration method (onnxruntime.quantization; default minmax)",
+    )
     parser.add_argument("--out", type=Path, default=Path("results"), help="results folder")
     parser.add_argument(
         "--cache-dir",
@@ -77,22 +91,10 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         cache_dir=args.cache_dir or default_cache_dir(),
         progress=not args.no_progress,
+        calibration_size=args.calibration,
+        calibration_method=args.calibration_method,
     )
     outcome = run_bench(config)
     print(format_report(outcome.document))
     print(f"\nwrote {outcome.json_path} (+ .csv, .predictions.csv.gz)")
     return 0
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
