@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from sysnoise.pipeline import model_side_label
+
 
 def _pct(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 2)
 
 
 def rows_table(document: dict[str, Any]) -> Any:
-    """One line per noise: top-1, delta, flip rate, McNemar p, input PSNR, failures."""
+    """One line per noise: top-1, delta, flip rate, McNemar p, input PSNR, failures; the model
+    side (backend, precision, patches) where any noise changes it."""
     import pandas as pd
 
     records = [
@@ -29,7 +32,14 @@ def rows_table(document: dict[str, Any]) -> Any:
         }
         for row in document["rows"]
     ]
-    return pd.DataFrame(records)
+    table = pd.DataFrame(records)
+    reference = document["reference_pipeline"]
+    reference_side = model_side_label(
+        *(reference[f] for f in ("ceil_mode", "upsample", "backend", "precision"))
+    )
+    if not table.empty and (table["model"] == reference_side).all():
+        table = table.drop(columns="model")  # every noise ran on the reference model side
+    return table
 
 
 def categories_table(document: dict[str, Any]) -> Any:
