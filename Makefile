@@ -22,7 +22,8 @@ BENCH_ARGS = --model $(MODEL) --suite $(SUITE) --batch $(BATCH) --workers $(WORK
 	$(if $(DATA),--data $(DATA)) $(if $(LABELS),--labels $(LABELS)) $(if $(LIMIT),--limit $(LIMIT)) \
 	$(if $(WEIGHTS),--weights $(WEIGHTS))
 
-.PHONY: setup browser-deps bench test test-all lint list submit leaderboard clean
+.PHONY: setup browser-deps bench test test-all lint list submit leaderboard clean \
+	imagenet-s pillow-simd-env side-env build-libs
 
 setup: $(VENV)/.ready
 
@@ -65,3 +66,48 @@ list: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# ImageNet-S: store DATA's model inputs under every variant (default: the 33 of the published
+# set), resumably; re-run the same command after an interruption. Then evaluate a model on them:
+# `.venv/bin/sysnoise bench --imagenet-s $(IMAGENET_S_OUT)`.
+IMAGENET_S_OUT = $(if $(filter command line environment,$(origin OUT)),$(OUT),imagenet-s)
+VARIANTS ?= imagenet-s
+SIZE ?= 224
+
+imagenet-s: setup
+	$(BIN)/sysnoise imagenet-s generate --out $(IMAGENET_S_OUT) --variants $(VARIANTS) \
+		--size $(SIZE) --workers $(WORKERS) $(if $(DATA),--data $(DATA)) \
+		$(if $(LABELS),--labels $(LABELS)) $(if $(LIMIT),--limit $(LIMIT))
+	$(BIN)/sysnoise imagenet-s verify $(IMAGENET_S_OUT)
+
+# Side environments: another interpreter for libraries that cannot share one with Pillow 13
+# (noises/sideenv.py). Pillow-SIMD builds from its sdist, with AVX2 where the CPU has it; the
+# system libraries it needs are installed where this user can (root with apt-get).
+PILLOW_SIMD_SPEC ?= pillow-simd==12.1.1.post0
+SIMD_VENV ?= .venv-pillow-simd
+SIMD_CC = cc$(if $(shell grep -m1 -ow avx2 /proc/cpuinfo 2>/dev/null), -mavx2)
+BUILD_LIBS = build-essential libjpeg-dev zlib1g-dev
+
+build-libs:
+	@dpkg -s $(BUILD_LIBS) >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BUILD_LIBS) >/dev/null; } || \
+	echo "note: could not install $(BUILD_LIBS); the build below may fail without them"
+
+pillow-simd-env: $(SIMD_VENV)/.ready
+
+$(SIMD_VENV)/.ready: | build-libs
+	test -x $(SIMD_VENV)/bin/python || $(PYTHON) -m venv $(SIMD_VENV)
+	$(SIMD_VENV)/bin/python -m pip install --quiet --disable-pip-version-check numpy
+	CC="$(SIMD_CC)" $(SIMD_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		--force-reinstall --no-deps --no-cache-dir --no-binary pillow-simd $(PILLOW_SIMD_SPEC)
+	$(SIMD_VENV)/bin/python -c "import PIL.Image, PIL.features; print('Pillow-SIMD', PIL.__version__, 'libjpeg-turbo', PIL.features.version('libjpeg_turbo'))"
+	touch $@
+
+# Any pinned library release, e.g. make side-env NAME=pillow-9.5 PACKAGES='pillow==9.5.0', then
+# SYSNOISE_SIDE_ENVS="pillow-9.5:pillow:$$PWD/.venv-side-pillow-9.5/bin/python" (README).
+side-env: | build-libs
+	@test -n "$(NAME)" -a -n "$(PACKAGES)" || \
+	{ echo "usage: make side-env NAME=pillow-9.5 PACKAGES='pillow==9.5.0'"; exit 2; }
+	test -x .venv-side-$(NAME)/bin/python || $(PYTHON) -m venv .venv-side-$(NAME)
+	.venv-side-$(NAME)/bin/python -m pip install --quiet --disable-pip-version-check numpy $(PACKAGES)

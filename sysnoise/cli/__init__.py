@@ -10,7 +10,7 @@ from sysnoise.errors import SysnoiseError
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand."""
-    from sysnoise.cli import bench, diff, leaderboard, listing, submit
+    from sysnoise.cli import bench, diff, imagenet_s, leaderboard, listing, submit
 
     parser = argparse.ArgumentParser(
         prog="sysnoise",
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_parser(commands)
     submit.add_parser(commands)
     leaderboard.add_parser(commands)
+    imagenet_s.add_parser(commands)
     diff.add_parser(commands)
     return parser
 

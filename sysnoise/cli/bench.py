@@ -70,6 +70,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help=f"prediction cache and sample files (default {default_cache_dir()})",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--imagenet-s",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="evaluate on the stored variants of a set from `sysnoise imagenet-s generate`",
+    )
     parser.set_defaults(run=run)
 
 
@@ -94,7 +101,12 @@ def run(args: argparse.Namespace) -> int:
         calibration_size=args.calibration,
         calibration_method=args.calibration_method,
     )
-    outcome = run_bench(config)
+    if args.imagenet_s is not None:
+        from sysnoise.imagenet_s.evaluate import run_stored_bench
+
+        outcome = run_stored_bench(config, args.imagenet_s)
+    else:
+        outcome = run_bench(config)
     print(format_report(outcome.document))
     print(f"\nwrote {outcome.json_path} (+ .csv, .predictions.csv.gz)")
     return 0

@@ -1,0 +1,113 @@
+"""`sysnoise imagenet-s generate|verify`: write a set of stored variants, or check one."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sysnoise.cli.argtypes import non_negative, positive
+from sysnoise.config import default_cache_dir
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `imagenet-s` with its `generate` and `verify` actions."""
+    parser = commands.add_parser(
+        "imagenet-s",
+        help="generate or verify a stored ImageNet-S set (every decoder x resizer variant)",
+        description="Store a dataset's model inputs under many decoders and resizers, or verify "
+        "such a set. Evaluate a model on it with `sysnoise bench --imagenet-s DIR`.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    generate = actions.add_parser(
+        "generate",
+        help="write (or resume writing) a set",
+        description="Write each variant's uint8 crops (N x S x S x 3 .npy), a failures list "
+        "per variant and, last, manifest.json. Re-run the same command to resume.",
+    )
+    generate.add_argument("--out", type=Path, required=True, help="output folder")
+    generate.add_argument(
+        "--data", type=Path, default=None, help="image folder (default: the sample set)"
+    )
+    generate.add_argument("--labels", type=Path, default=None, help="labels file for a flat folder")
+    generate.add_argument(
+        "--variants",
+        default="imagenet-s",
+        help="comma-separated DECODER/RESIZER names, lone decoder or resizer names, or presets "
+        "(imagenet-s: 3 decoders x 11 resizers, the default; all: every decoder x resizer)",
+    )
+    generate.add_argument("--size", type=positive, default=224, help="crop size (default 224)")
+    generate.add_argument(
+        "--resize-size",
+        type=positive,
+        default=None,
+        help="size of the shorter side before the crop (default size * 256 / 224)",
+    )
+    generate.add_argument(
+        "--model",
+        default=None,
+        help="take resize and crop sizes from this model's reference pipeline instead",
+    )
+    generate.add_argument("--workers", type=non_negative, default=0, help="worker processes")
+    generate.add_argument(
+        "--chunk", type=positive, default=256, help="images between progress commits"
+    )
+    generate.add_argument("--limit", type=positive, default=None, help="first N images only")
+    generate.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help=f"where the sample set is kept (default {default_cache_dir()})",
+    )
+    generate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    generate.set_defaults(run=run_generate)
+    verify = actions.add_parser("verify", help="re-hash a set; exit 1 if a variant is damaged")
+    verify.add_argument("root", type=Path, help="the set's folder")
+    verify.add_argument("--threads", type=positive, default=2, help="files hashed at once")
+    verify.set_defaults(run=run_verify)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """Build the config and generate; print what was written, reused and skipped."""
+    from sysnoise.errors import SysnoiseError
+    from sysnoise.imagenet_s.generate import GenerateConfig, generate
+
+    if args.model is not None and (args.size != 224 or args.resize_size is not None):
+        raise SysnoiseError("--model sets the sizes: leave out --size and --resize-size")
+    config = GenerateConfig(
+        out=args.out,
+        data=args.data,
+        labels=args.labels,
+        variants=args.variants,
+        crop_size=args.size,
+        resize_size=args.resize_size,
+        model=args.model,
+        workers=args.workers,
+        chunk_size=args.chunk,
+        limit=args.limit,
+        cache_dir=args.cache_dir or default_cache_dir(),
+        progress=not args.no_progress,
+    )
+    outcome = generate(config)
+    print(
+        f"{outcome.n_images} images: wrote {len(outcome.written)} variants, "
+        f"{len(outcome.reused)} already done, {len(outcome.skipped)} skipped "
+        f"({outcome.images_processed} images processed in {outcome.seconds:.1f} s)"
+    )
+    for name, reason in outcome.skipped.items():
+        print(f"skipped {name}: {reason}")
+    print(f"wrote {outcome.manifest_path}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Print one line per variant; exit status 1 when any is damaged or missing."""
+    from sysnoise.imagenet_s.verify import format_checks, verify
+
+    checks = verify(args.root, args.threads)
+    print(format_checks(checks))
+    bad = [check.name for check in checks if check.bad]
+    if bad:
+        print(f"sysnoise: {len(bad)} damaged or missing variant(s) in {args.root}", file=sys.stderr)
+        return 1
+    return 0

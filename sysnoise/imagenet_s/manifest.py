@@ -1,0 +1,99 @@
+"""The manifest of a finished set: what each variant is, its hash, and the images it holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sysnoise.datasets import Dataset
+from sysnoise.fileio import atomic_write_text
+from sysnoise.imagenet_s import layout
+
+
+def dataset_fingerprint(image_ids: list[str], hashes: list[str | None], labels: list[int]) -> str:
+    """sha256 over each image's id, content hash and label: a bench result's dataset fingerprint."""
+    digest = hashlib.sha256()
+    for image_id, image_hash, label in zip(image_ids, hashes, labels, strict=True):
+        digest.update(f"{image_id}\t{image_hash or 'unreadable'}\t{label}\n".encode())
+    return digest.hexdigest()
+
+
+def write_manifest(
+    root: Path,
+    dataset: Dataset,
+    first: list[str],
+    skipped: list[dict[str, Any]],
+) -> Path:
+    """Write SHA256SUMS, then manifest.json (atomically, last) for every done variant in `root`.
+
+    `first` orders the variants this run asked for first; `skipped` lists those it could not run.
+    """
+    from sysnoise.environment import tool_info
+    from sysnoise.noises.decoders import library_versions
+    from sysnoise.noises.sideenv import side_versions
+
+    entries = done_variants(root, first)
+    digests = np.load(layout.sources_path(root), mmap_mode="r")
+    hashes = [bytes(digest).hex() if digest.any() else None for digest in digests]
+    image_ids = [r.image_id for r in dataset.records]
+    labels = [r.label for r in dataset.records]
+    decoders = sorted({e["pipeline"]["decoder"] for e in entries})
+    resizers = sorted({e["pipeline"]["resizer"] for e in entries})
+    stored = {e["name"] for e in entries}
+    manifest = {
+        "format": layout.FORMAT,
+        "format_version": layout.FORMAT_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "tool": tool_info(),
+        "library_versions": library_versions(),
+        "side_environments": side_versions(decoders, resizers),
+        "dataset": {
+            "name": dataset.name,
+            "root": str(dataset.root) if dataset.root else None,
+            "description": dataset.description,
+            "n_images": len(image_ids),
+            "n_labelled": sum(label >= 0 for label in labels),
+            "fingerprint": dataset_fingerprint(image_ids, hashes, labels),
+        },
+        "images": {"ids": image_ids, "labels": labels, "sha256": hashes},
+        "variants": entries,
+        "skipped": [entry for entry in skipped if entry["name"] not in stored],
+    }
+    sums = "".join(
+        f"{e['sha256']}  {e['file']}\n{e['failures_sha256']}  {e['failures_file']}\n"
+        for e in entries
+    )
+    atomic_write_text(root / layout.CHECKSUMS, sums)
+    layout.write_json(root / layout.MANIFEST, manifest)
+    return root / layout.MANIFEST
+
+
+def done_variants(root: Path, first: list[str]) -> list[dict[str, Any]]:
+    """Manifest entries of every done variant under `root`: `first` in order, then the rest."""
+    records = {}
+    for path in sorted((root / layout.PROGRESS_DIR).glob("*.json")):
+        state = layout.read_json(path)
+        if isinstance(state, dict) and state.get("done"):
+            records[state["name"]] = state
+    order = [name for name in first if name in records]
+    order += sorted(name for name in records if name not in order)
+    return [_entry(name, records[name]) for name in order]
+
+
+def _entry(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "pipeline": state["pipeline"],
+        "file": layout.data_path(Path(), name).as_posix(),
+        "shape": state["shape"],
+        "dtype": "uint8",
+        "bytes": state["bytes"],
+        "sha256": state["sha256"],
+        "failures_file": layout.failures_path(Path(), name).as_posix(),
+        "failures_sha256": state["failures_sha256"],
+        "n_failed": len(state["failures"]),
+    }
