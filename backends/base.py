@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 from abc import ABC, abstractmethod
@@ -54,14 +55,24 @@ class Backend(ABC):
     name = "backend"
     precisions: tuple[str, ...] = ("fp32",)
 
-    def __init__(self, precision: str = "fp32", context: BackendContext | None = None) -> None:
+    def __init__(
+        self,
+        precision: str = "fp32",
+        context: BackendContext | None = None,
+        *,
+        device: str | None = None,
+    ) -> None:
+        """`device`, where given, overrides the context's."""
         if precision not in self.precisions:
             raise SysnoiseError(
                 f"backend {self.name!r} does not support precision {precision!r}; "
                 f"valid precisions: {', '.join(self.precisions)}"
             )
         self.precision = precision
-        self.context = context if context is not None else BackendContext()
+        context = context if context is not None else BackendContext()
+        if device is not None:
+            context = dataclasses.replace(context, device=device)
+        self.context = context
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     @classmethod

@@ -40,10 +40,7 @@ class OnnxRuntimeBackend(Backend):
         optimization: str | None = None,
         device: str | None = None,
     ) -> None:
-        context = context if context is not None else BackendContext()
-        if device is not None:
-            context = dataclasses.replace(context, device=device)
-        super().__init__(precision, context)
+        super().__init__(precision, context, device=device)
         optimization = optimization or self.optimization
         if optimization not in OPTIMIZATION_LEVELS:
             raise SysnoiseError(

@@ -43,10 +43,7 @@ class TensorRTBackend(Backend):
         max_batch: int = 64,
         device: str | None = None,
     ) -> None:
-        context = context if context is not None else BackendContext()
-        if device is not None:
-            context = dataclasses.replace(context, device=device)
-        super().__init__(precision, context)
+        super().__init__(precision, context, device=device)
         if max_batch < 1:
             raise SysnoiseError(f"tensorrt: max_batch must be at least 1, got {max_batch}")
         self.max_batch = max_batch

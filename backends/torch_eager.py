@@ -10,7 +10,6 @@ convolution kernels and so sums in another order: a real, small numeric differen
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -45,11 +44,8 @@ class TorchEagerBackend(Backend):
         if precision in _DEVICE_NAMES or precision.startswith("cuda:"):
             # The signature before precisions existed: TorchEagerBackend("cpu").
             device, precision = precision, "fp32"
-        context = context if context is not None else BackendContext()
-        if device is not None:
-            context = dataclasses.replace(context, device=device)
-        super().__init__(precision, context)
-        self.device_name = context.device
+        super().__init__(precision, context, device=device)
+        self.device_name = self.context.device
         self._model: Any = None
         self._calibration_size = 0
 

@@ -86,6 +86,18 @@ class Evaluation:
         """Images without a prediction under pipeline `key`."""
         return self.top5[key][:, 0] < 0
 
+    def record(self, index: int, key: str, prediction: Prediction) -> None:
+        """Put image `index`'s outcome under pipeline `key`: its top-5 and input difference, or
+        its error."""
+        if prediction.error is not None:
+            self.errors[key][self.image_ids[index]] = prediction.error
+            return
+        self.top5[key][index] = prediction.top5
+        if prediction.max_abs_diff is not None:
+            self.max_abs_diff[key][index] = prediction.max_abs_diff
+        if prediction.mse is not None:
+            self.mse[key][index] = prediction.mse
+
 
 @dataclass
 class _Work:
@@ -172,8 +184,11 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-class _Forwarder:
-    """Queues distinct (variant, model input) pairs, runs them in batches per model variant."""
+class Forwarder:
+    """Queues distinct (variant, model input) pairs, runs them in batches per model variant.
+
+    The one place where model inputs are batched, normalised and reduced to top-5: the stored
+    ImageNet-S evaluation uses it too, so its numbers equal the engine's exactly."""
 
     def __init__(self, runner: ModelRunner, reference: Pipeline, batch_size: int) -> None:
         self.runner = runner
@@ -257,18 +272,8 @@ def evaluate(
         worker_init_fn=_worker_init if options.workers else None,
         multiprocessing_context="spawn" if needs_spawn else None,
     )
-    forwarder = _Forwarder(runner, reference, options.batch_size)
+    forwarder = Forwarder(runner, reference, options.batch_size)
     waiting: list[tuple[int, str, str, int | None, float | None]] = []
-
-    def record(index: int, key: str, prediction: Prediction) -> None:
-        if prediction.error is not None:
-            result.errors[key][result.image_ids[index]] = prediction.error
-            return
-        result.top5[key][index] = prediction.top5
-        if prediction.max_abs_diff is not None:
-            result.max_abs_diff[key][index] = prediction.max_abs_diff
-        if prediction.mse is not None:
-            result.mse[key][index] = prediction.mse
 
     def flush(final: bool) -> None:
         for outputs in forwarder.run(final):  # store each batch at once: an interruption loses one
@@ -280,7 +285,7 @@ def evaluate(
                     continue
                 prediction = Prediction(output[0], output[1], input_hash, max_abs, mse)
                 store.put(result.image_hashes[index], key, prediction)
-                record(index, pipeline_key[key], prediction)
+                result.record(index, pipeline_key[key], prediction)
             waiting[:] = unresolved
             store.commit()
 
@@ -289,7 +294,7 @@ def evaluate(
         for work in loader:
             result.image_hashes[work.index] = work.image_hash
             for key, prediction in work.cached.items():
-                record(work.index, pipeline_key[key], prediction)
+                result.record(work.index, pipeline_key[key], prediction)
                 result.cached += 1
             for key, message in work.errors.items():
                 if work.image_hash is not None:

@@ -18,44 +18,14 @@ import numpy as np
 from sysnoise.backends.base import Backend
 from sysnoise.config import BenchConfig
 from sysnoise.datasets import Dataset, ImageRecord
-from sysnoise.engine import Evaluation
+from sysnoise.engine import Evaluation, Forwarder, SingleBackend
 from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s.dataset import StoredSet
 from sysnoise.imagenet_s.plan import SUITE_NAME, StoredPlan, plan_stored
-from sysnoise.pipeline import Pipeline
-from sysnoise.preprocess import array_hash, normalise
+from sysnoise.preprocess import array_hash
 from sysnoise.store import TOP_K, Prediction, PredictionStore
 
 __all__ = ["evaluate_stored", "plan_stored", "run_stored_bench"]
-
-
-class _Batcher:
-    """The engine's forward-pass scheduling: distinct inputs queued, run in full batches."""
-
-    def __init__(self, backend: Backend, reference: Pipeline, batch_size: int) -> None:
-        self.backend = backend
-        self.reference = reference
-        self.batch_size = batch_size
-        self.pending: dict[str, np.ndarray] = {}
-        self.forwards = 0
-
-    def run(self, final: bool) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
-        """Forward the pending inputs in full batches (all if `final`); top-5 by input hash."""
-        hashes = list(self.pending)
-        if not final:
-            hashes = hashes[: len(hashes) - len(hashes) % self.batch_size]
-        outputs = []
-        for start in range(0, len(hashes), self.batch_size):
-            chunk = hashes[start : start + self.batch_size]
-            crops = np.stack([self.pending.pop(h) for h in chunk])
-            logits = self.backend.infer(normalise(crops, self.reference))
-            self.forwards += len(chunk)
-            top = np.argsort(-logits, axis=1, kind="stable")[:, :TOP_K]
-            scores = np.take_along_axis(logits, top, axis=1).astype(np.float32)
-            outputs.append(
-                {h: (top[row].astype(np.int64), scores[row]) for row, h in enumerate(chunk)}
-            )
-        return outputs
 
 
 class _StoredEvaluation:
@@ -72,7 +42,8 @@ class _StoredEvaluation:
     ) -> None:
         self.plan = plan
         self.store = store
-        self.batcher = _Batcher(backend, plan.reference, batch_size)
+        self.forwarder = Forwarder(SingleBackend(backend), plan.reference, batch_size)
+        self.batch_size = batch_size
         self.pipelines = plan.pipelines
         reference_sha = plan.variants[plan.reference.key].sha256[:16]
         # keyed by the stored files too: a regenerated variant must not reuse old predictions
@@ -94,30 +65,18 @@ class _StoredEvaluation:
             self.result.mse[p.key] = np.full(n, np.nan)
         self.waiting: list[tuple[int, str, str, int | None, float | None]] = []
 
-    def record(self, index: int, key: str, prediction: Prediction) -> None:
-        """Put one outcome into the result."""
-        result = self.result
-        if prediction.error is not None:
-            result.errors[key][result.image_ids[index]] = prediction.error
-            return
-        result.top5[key][index] = prediction.top5
-        if prediction.max_abs_diff is not None:
-            result.max_abs_diff[key][index] = prediction.max_abs_diff
-        if prediction.mse is not None:
-            result.mse[key][index] = prediction.mse
-
     def flush(self, final: bool) -> None:
         """Forward what is queued (full batches unless `final`) and store each batch at once."""
-        for outputs in self.batcher.run(final):
+        for outputs in self.forwarder.run(final):
             unresolved = []
             for index, key, input_hash, max_abs, mse in self.waiting:
-                if input_hash not in outputs:
+                if (None, input_hash) not in outputs:  # SingleBackend's one variant: None
                     unresolved.append((index, key, input_hash, max_abs, mse))
                     continue
-                top5, scores = outputs[input_hash]
+                top5, scores = outputs[None, input_hash]
                 prediction = Prediction(top5, scores, input_hash, max_abs, mse)
                 self.store.put(self.result.image_hashes[index], self.store_keys[key], prediction)
-                self.record(index, key, prediction)
+                self.result.record(index, key, prediction)
             self.waiting[:] = unresolved
             self.store.commit()
 
@@ -133,7 +92,7 @@ class _StoredEvaluation:
         missing = []
         for p in self.pipelines:
             if self.store_keys[p.key] in cached:
-                self.record(index, p.key, cached[self.store_keys[p.key]])
+                self.result.record(index, p.key, cached[self.store_keys[p.key]])
                 self.result.cached += 1
             else:
                 missing.append(p)
@@ -156,9 +115,9 @@ class _StoredEvaluation:
                 diff = crop.astype(np.int16) - reference_crop.astype(np.int16)
                 max_abs, mse = int(np.abs(diff).max()), float(np.mean(diff.astype(np.float64) ** 2))
             input_hash = array_hash(crop) + f"/{p.mean}/{p.std}"
-            self.batcher.pending.setdefault(input_hash, crop)
+            self.forwarder.add(None, input_hash, crop)
             self.waiting.append((index, p.key, input_hash, max_abs, mse))
-        if len(self.batcher.pending) >= self.batcher.batch_size:
+        if self.forwarder.largest() >= self.batch_size:
             self.flush(final=False)
 
 
@@ -185,7 +144,7 @@ def evaluate_stored(
     finally:
         store.commit()
         bar.close()
-        run.result.forwards = run.batcher.forwards
+        run.result.forwards = run.forwarder.forwards
     return run.result
 
 
