@@ -82,7 +82,7 @@ def pixel_side_unavailable(pipeline: Pipeline) -> str | None:
     ):
         reason = entry.unavailable_reason()
         if reason is not None:
-            return f"{kind} {entry.name}: {reason}"
+            return f"{kind} {entry.name!r}: {reason}"
     return None
 
 

@@ -16,6 +16,7 @@ from sysnoise.noises.decoders import DECODERS
 from sysnoise.noises.resizers import RESIZERS
 from sysnoise.noises.sideenv import register_side_entries
 from sysnoise.pipeline import Pipeline
+from sysnoise.preprocess import pixel_side_unavailable
 
 IMAGENET_S_DECODERS = ("pil", "cv2", "pyav")
 IMAGENET_S_RESIZERS = (
@@ -42,11 +43,7 @@ class Variant:
 
     def unavailable_reason(self) -> str | None:
         """Why its decoder or resizer cannot run here, or None."""
-        decoder = DECODERS.get(self.pipeline.decoder).unavailable_reason()
-        if decoder is not None:
-            return f"decoder {self.pipeline.decoder!r}: {decoder}"
-        resizer = RESIZERS.get(self.pipeline.resizer).unavailable_reason()
-        return None if resizer is None else f"resizer {self.pipeline.resizer!r}: {resizer}"
+        return pixel_side_unavailable(self.pipeline)
 
 
 def _imagenet_s() -> list[tuple[str, str]]:
