@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from sysnoise.errors import SysnoiseError
+from sysnoise.errors import SysnoiseError, Unavailable
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 DEVICES = ("cpu", "cuda", "auto")  # and "cuda:N" for one GPU of several
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 
-class BackendUnavailable(SysnoiseError):
+class BackendUnavailable(Unavailable):
     """This backend cannot run on this machine; the message says why."""
 
 

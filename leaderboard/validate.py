@@ -230,6 +230,27 @@ def _suite_problems(document: dict) -> list[str]:
         problems.append(f"rows: noises not in suite {name!r}: {', '.join(extra)}")
     if duplicated:
         problems.append(f"rows: duplicated noises: {', '.join(duplicated)}")
+    return problems + _status_problems(skipped)
+
+
+_SKIP_STATUSES = ("not applicable", "unavailable")
+
+
+def _status_problems(skipped: list[dict]) -> list[str]:
+    """A noise that failed (an error, not a known unavailability) makes the run incomplete."""
+    problems = []
+    for index, skip in enumerate(skipped):
+        status = skip.get("status")
+        if status == "failed":
+            problems.append(
+                f"not_evaluated[{index}]: {skip['noise']} failed ({skip.get('reason')}); fix the "
+                "error and run again: a failed noise is not a result"
+            )
+        elif status not in _SKIP_STATUSES:
+            problems.append(
+                f"not_evaluated[{index}].status: {status!r} is not one of "
+                f"{', '.join(_SKIP_STATUSES)}"
+            )
     return problems
 
 

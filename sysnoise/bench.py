@@ -84,9 +84,12 @@ def run_bench(config: BenchConfig) -> BenchOutcome:
     store = PredictionStore(config.cache_dir / "predictions.sqlite", fingerprint)
     options = EngineOptions(config.batch_size, config.workers, config.progress)
     try:
-        unavailable = variants.prepare([reference])
-        if unavailable:
-            raise SysnoiseError(f"the reference cannot run: {unavailable[reference.key]}")
+        not_prepared = variants.prepare([reference])
+        if reference.key in not_prepared:
+            error = variants.error(reference)
+            if error is not None:  # a failure of the reference stops the run with its traceback
+                raise error
+            raise SysnoiseError(f"the reference cannot run: {not_prepared[reference.key].reason}")
         evaluated, skipped = _triage(noises, reference, variants)
         pipelines = list(dict.fromkeys([reference, *(p for _, p in evaluated)]))
         evaluation = evaluate(dataset, pipelines, variants, store, options)
@@ -127,8 +130,8 @@ def reference_backend_label(device: str) -> str:
 def _triage(
     noises: list[tuple[Noise, Pipeline]], reference: Pipeline, variants: ModelVariants
 ) -> tuple[list[tuple[Noise, Pipeline]], list[SkippedNoise]]:
-    """Split the suite into noises to evaluate and noises that are not applicable to this model
-    or cannot run on this machine (each with its reason)."""
+    """Split the suite into noises to evaluate and noises that are not applicable to this model,
+    cannot run on this machine, or failed to prepare (each with its reason or error)."""
     skipped = []
     candidates = []
     for noise, pipeline in noises:
@@ -141,11 +144,12 @@ def _triage(
             skipped.append(SkippedNoise(noise, "not applicable", reason))
             continue
         candidates.append((noise, pipeline))
-    unavailable = variants.prepare([p for _, p in candidates])
+    not_prepared = variants.prepare([p for _, p in candidates])
     evaluated = []
     for noise, pipeline in candidates:
-        if pipeline.key in unavailable:
-            skipped.append(SkippedNoise(noise, "unavailable", unavailable[pipeline.key]))
+        if pipeline.key in not_prepared:
+            why = not_prepared[pipeline.key]
+            skipped.append(SkippedNoise(noise, why.status, why.reason))
         else:
             evaluated.append((noise, pipeline))
     return evaluated, skipped

@@ -10,3 +10,13 @@ class UnknownNameError(SysnoiseError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class Unavailable(SysnoiseError):
+    """Known unavailability: this machine cannot run something (no GPU, a missing package, a side
+    environment absent, not applicable to this model). Anything else that goes wrong is a failure,
+    never reported as unavailable."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -26,7 +26,8 @@ MAX_LISTED_ERRORS = 20
 
 @dataclass(frozen=True)
 class SkippedNoise:
-    """A suite noise left out of this run: "not applicable" to the model, or "unavailable" here."""
+    """A suite noise left out of this run: "not applicable" to the model, "unavailable" here, or
+    "failed" (an error while preparing it; the reason is the error)."""
 
     noise: Noise
     status: str

@@ -4,22 +4,26 @@ A pipeline's model side is (ceil_mode, upsample, backend, precision). `ModelVari
 model (`sysnoise.noises.model_patches`), hands it to the backend in that precision, and keeps one
 prepared backend per distinct variant. A patch that changes nothing in this model is dropped from
 the variant (so a combined stack shares forwards with the stack without it), and a pipeline whose
-only changes are such patches is *not applicable*. A variant that cannot run here (no GPU, no
-calibration images, a failed export) is *unavailable*, with the reason.
+only changes are such patches is *not applicable*. A variant that cannot run here (no GPU, a
+missing package: `sysnoise.errors.Unavailable`) is *unavailable*, with the reason; any other
+error while preparing it (a failed export, a bug) makes it *failed*, with the error.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import traceback
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sysnoise.backends import BACKENDS, Backend
-from sysnoise.backends.base import BackendContext
+from sysnoise.backends.base import BackendContext, BackendUnavailable
+from sysnoise.errors import Unavailable
 from sysnoise.noises.model_patches import not_applicable_reason, patch_model
 from sysnoise.pipeline import Pipeline, model_side_label
 
@@ -41,6 +45,15 @@ class Variant:
         return model_side_label(self.ceil_mode, self.upsample, self.backend, self.precision)
 
 
+@dataclass(frozen=True)
+class NotPrepared:
+    """Why a variant has no prepared backend: "unavailable" here (with the reason) or "failed"
+    (with the error: a bug or a broken library, never to be mistaken for unavailability)."""
+
+    status: str
+    reason: str
+
+
 class ModelVariants:
     """A ModelRunner (see `sysnoise.engine`) over every model variant a list of pipelines needs.
 
@@ -54,7 +67,8 @@ class ModelVariants:
         self.context = context
         self._applicability: dict[tuple[str, str], str | None] = {}
         self._backends: dict[Variant, Backend] = {}
-        self._failed: dict[Variant, str] = {}
+        self._not_prepared: dict[Variant, NotPrepared] = {}
+        self._errors: dict[Variant, BaseException] = {}
 
     def not_applicable(self, pipeline: Pipeline, reference: Pipeline) -> str | None:
         """Why `pipeline` is the reference on this model (its only changes are model patches
@@ -63,19 +77,26 @@ class ModelVariants:
         effective = pipeline.with_changes(ceil_mode=variant.ceil_mode, upsample=variant.upsample)
         if effective != reference or pipeline == reference:
             return None
-        reasons = [
-            self._patch_reason(pipeline.ceil_mode, "model"),
-            self._patch_reason("model", pipeline.upsample),
-        ]
-        return "; ".join(r for r in reasons if r)
+        return "; ".join(self.dropped_patches(pipeline).values())
+
+    def dropped_patches(self, pipeline: Pipeline) -> dict[str, str]:
+        """{field: reason} for the model patches of `pipeline` that change nothing here."""
+        dropped = {}
+        if pipeline.ceil_mode != "model":
+            reason = self._patch_reason(pipeline.ceil_mode, "model")
+            if reason:
+                dropped["ceil_mode"] = reason
+        if pipeline.upsample != "model":
+            reason = self._patch_reason("model", pipeline.upsample)
+            if reason:
+                dropped["upsample"] = reason
+        return dropped
 
     def variant(self, pipeline: Pipeline) -> Variant:
         """The effective variant: patches that change nothing in this model are dropped."""
-        ceil_mode, upsample = pipeline.ceil_mode, pipeline.upsample
-        if ceil_mode != "model" and self._patch_reason(ceil_mode, "model"):
-            ceil_mode = "model"
-        if upsample != "model" and self._patch_reason("model", upsample):
-            upsample = "model"
+        dropped = self.dropped_patches(pipeline)
+        ceil_mode = "model" if "ceil_mode" in dropped else pipeline.ceil_mode
+        upsample = "model" if "upsample" in dropped else pipeline.upsample
         return Variant(ceil_mode, upsample, pipeline.backend, pipeline.precision)
 
     def store_key(self, pipeline: Pipeline) -> str:
@@ -92,17 +113,22 @@ class ModelVariants:
         digest.update(self.context.calibration_method.encode())
         return digest.hexdigest()[:12]
 
-    def prepare(self, pipelines: list[Pipeline]) -> dict[str, str]:
-        """Prepare a backend for every variant `pipelines` need; {pipeline key: reason} for the
-        pipelines whose variant cannot run here (they must be left out of the evaluation)."""
-        unavailable = {}
+    def prepare(self, pipelines: list[Pipeline]) -> dict[str, NotPrepared]:
+        """Prepare a backend for every variant `pipelines` need; {pipeline key: why not} for the
+        pipelines whose variant is unavailable here or failed to prepare (they must be left out
+        of the evaluation)."""
+        not_prepared = {}
         for pipeline in pipelines:
             variant = self.variant(pipeline)
-            if variant not in self._backends and variant not in self._failed:
+            if variant not in self._backends and variant not in self._not_prepared:
                 self._prepare_variant(variant)
-            if variant in self._failed:
-                unavailable[pipeline.key] = self._failed[variant]
-        return unavailable
+            if variant in self._not_prepared:
+                not_prepared[pipeline.key] = self._not_prepared[variant]
+        return not_prepared
+
+    def error(self, pipeline: Pipeline) -> BaseException | None:
+        """The exception that made `pipeline`'s variant fail to prepare, if one did."""
+        return self._errors.get(self.variant(pipeline))
 
     def infer(self, variant: Hashable, batch: np.ndarray) -> np.ndarray:
         """Logits of a prepared variant."""
@@ -132,30 +158,46 @@ class ModelVariants:
         return self._applicability[key]
 
     def _prepare_variant(self, variant: Variant) -> None:
-        from sysnoise.errors import SysnoiseError
-
         try:
-            backend_class = BACKENDS.get(variant.backend)
-            reason = backend_class.availability(variant.precision)
-            if reason is not None:
-                self._failed[variant] = f"{variant.backend}: {reason}"
-                return
-            model = patch_model(copy.deepcopy(self.model), variant.ceil_mode, variant.upsample)
-            model_id = variant_model_id(self.context.model_id, variant.ceil_mode, variant.upsample)
-            context = replace(self.context, model_id=model_id)
-            if variant.precision != "int8":
-                context = replace(context, calibration=None)
-            backend = backend_class(precision=variant.precision, context=context)
-            backend.prepare(model, self.example)
-        except SysnoiseError as exc:
-            self._failed[variant] = str(exc)
+            backend = variant_backend(variant, self.context)
+            backend.prepare(patched_model(self.model, variant), self.example)
+        except Unavailable as exc:
+            self._not_prepared[variant] = NotPrepared("unavailable", str(exc))
             return
-        except Exception as exc:  # an exporter or a compiler may fail on one model
-            self._failed[variant] = (
-                f"{variant.label} failed to prepare: {type(exc).__name__}: {exc}"
-            )
+        except Exception as exc:  # recorded as this variant's failure, with the error
+            self._errors[variant] = exc
+            self._not_prepared[variant] = NotPrepared("failed", failure_text(variant, exc))
             return
         self._backends[variant] = backend
+
+
+def variant_backend(variant: Variant, context: BackendContext) -> Backend:
+    """The backend that runs `variant`, not yet prepared: the registry's class in the variant's
+    precision, its artefacts keyed by the patched model. Unavailable when it cannot run here."""
+    backend_class = BACKENDS.get(variant.backend)
+    reason = backend_class.availability(variant.precision)
+    if reason is not None:
+        raise BackendUnavailable(f"{variant.backend}: {reason}")
+    return backend_class(precision=variant.precision, context=variant_context(context, variant))
+
+
+def variant_context(context: BackendContext, variant: Variant) -> BackendContext:
+    """`context` for one variant: the patched model's id, calibration only for INT8."""
+    model_id = variant_model_id(context.model_id, variant.ceil_mode, variant.upsample)
+    context = replace(context, model_id=model_id)
+    return context if variant.precision == "int8" else replace(context, calibration=None)
+
+
+def patched_model(model: Any, variant: Variant) -> Any:
+    """A copy of `model` with `variant`'s model patches."""
+    return patch_model(copy.deepcopy(model), variant.ceil_mode, variant.upsample)
+
+
+def failure_text(variant: Variant, exc: BaseException) -> str:
+    """One line for a variant that failed to prepare: the error and where it was raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{variant.label} failed to prepare: {type(exc).__name__}: {exc}{where}"
 
 
 def variant_model_id(model_id: str, ceil_mode: str, upsample: str) -> str:

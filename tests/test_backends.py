@@ -23,19 +23,17 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from tiny import photo_crops, tiny_bn_classifier  # noqa: E402
-
-from sysnoise.backends import BACKENDS, Backend, BackendContext, BackendUnavailable  # noqa: E402
-from sysnoise.backends.onnx_export import (  # noqa: E402
+from sysnoise.backends import BACKENDS, Backend, BackendContext, BackendUnavailable
+from sysnoise.backends.onnx_export import (
     cached_onnx,
     onnx_metadata,
     with_all_outputs,
 )
-from sysnoise.backends.quantize import cached_qdq  # noqa: E402
-from sysnoise.backends.torch_eager import TorchEagerBackend  # noqa: E402
-from sysnoise.errors import SysnoiseError  # noqa: E402
+from sysnoise.backends.quantize import cached_qdq
+from sysnoise.backends.torch_eager import TorchEagerBackend
+from sysnoise.errors import SysnoiseError
+
+from tiny import photo_crops, tiny_bn_classifier
 
 FP32_TOLERANCE = {"cpu": 1e-4, "cuda": 5e-3}
 LOW_PRECISION_ATOL = {"fp16": 0.02, "bf16": 0.15}

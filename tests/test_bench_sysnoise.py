@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import gzip
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_variants import pooled_classifier  # noqa: E402
+from sysnoise import bench
+from sysnoise.config import BenchConfig
+from sysnoise.leaderboard.validate import validate
 
-from sysnoise import bench  # noqa: E402
-from sysnoise.config import BenchConfig  # noqa: E402
-from sysnoise.leaderboard.validate import validate  # noqa: E402
+from tiny import pooled_classifier
 
 pytest.importorskip("onnxruntime")
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import images  # noqa: E402
-from tiny import write_dataset  # noqa: E402
+from sysnoise.calibration import default_size, split_calibration
+from sysnoise.errors import SysnoiseError
+from sysnoise.pipeline import Pipeline
+from sysnoise.preprocess import model_input, normalise
 
-from sysnoise.calibration import default_size, split_calibration  # noqa: E402
-from sysnoise.errors import SysnoiseError  # noqa: E402
-from sysnoise.pipeline import Pipeline  # noqa: E402
-from sysnoise.preprocess import model_input, normalise  # noqa: E402
+import images
+from tiny import write_dataset
 
 REFERENCE = Pipeline()
 

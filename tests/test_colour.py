@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import images  # noqa: E402
+from sysnoise.noises.colour import COLOURS, apply_colour
+from sysnoise.noises.decoders import decode
+from sysnoise.pipeline import Pipeline
+from sysnoise.preprocess import model_input
 
-from sysnoise.noises.colour import COLOURS, apply_colour  # noqa: E402
-from sysnoise.noises.decoders import decode  # noqa: E402
-from sysnoise.pipeline import Pipeline  # noqa: E402
-from sysnoise.preprocess import model_input  # noqa: E402
+import images
 
 ROUND_TRIPS = [n for n in COLOURS.names() if n != "rgb"]
 

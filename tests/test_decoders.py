@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,7 @@ import pytest
 from sysnoise.errors import UnknownNameError
 from sysnoise.noises.decoders import DECODERS, DecodeError, Decoder, decode, library_versions
 
-sys.path.insert(0, str(Path(__file__).parent))
-import images  # noqa: E402
+import images
 
 EXPECTED_NAMES = [
     "pil",

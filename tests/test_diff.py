@@ -5,21 +5,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, str(Path(__file__).parent))
-import images  # noqa: E402
-from tiny import write_dataset  # noqa: E402
+from sysnoise.diff import DiffConfig, DiffSubject, diff_model, format_diff
+from sysnoise.diff.noise_lookup import find_noise
+from sysnoise.errors import SysnoiseError
+from sysnoise.pipeline import Pipeline
 
-from sysnoise.diff import DiffConfig, DiffSubject, diff_model, format_diff  # noqa: E402
-from sysnoise.diff.noise_lookup import find_noise  # noqa: E402
-from sysnoise.errors import SysnoiseError  # noqa: E402
-from sysnoise.pipeline import Pipeline  # noqa: E402
+import images
+from tiny import write_dataset
 
 # Small crops keep every forward pass (and the ONNX export) fast.
 REFERENCE = Pipeline(resize_size=64, crop_size=56)

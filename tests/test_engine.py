@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+from sysnoise.engine import EngineOptions, evaluate
+from sysnoise.noises import decoders
+from sysnoise.pipeline import Pipeline
+from sysnoise.store import PredictionStore
 
-import images  # noqa: E402
-from tiny import CountingBackend, tiny_classifier, write_dataset  # noqa: E402
-
-from sysnoise.engine import EngineOptions, evaluate  # noqa: E402
-from sysnoise.noises import decoders  # noqa: E402
-from sysnoise.pipeline import Pipeline  # noqa: E402
-from sysnoise.store import PredictionStore  # noqa: E402
+import images
+from tiny import CountingBackend, tiny_classifier, write_dataset
 
 REFERENCE = Pipeline()
 CV2 = REFERENCE.with_changes(decoder="cv2")

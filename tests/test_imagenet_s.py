@@ -5,39 +5,36 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+from sysnoise.cli import main
+from sysnoise.datasets import load_folder
+from sysnoise.engine import EngineOptions, evaluate
+from sysnoise.errors import SysnoiseError
+from sysnoise.imagenet_s import generate as generate_module
+from sysnoise.imagenet_s import layout
+from sysnoise.imagenet_s.dataset import ImageNetS, StoredSet
+from sysnoise.imagenet_s.evaluate import evaluate_stored
+from sysnoise.imagenet_s.generate import GenerateConfig, generate
+from sysnoise.imagenet_s.plan import plan_stored
+from sysnoise.imagenet_s.prepare import error_text
+from sysnoise.imagenet_s.variants import parse_variants
+from sysnoise.imagenet_s.verify import verify
+from sysnoise.noises import decoders
+from sysnoise.noises.suites import Noise, Suite
+from sysnoise.pipeline import Pipeline
+from sysnoise.preprocess import model_input
+from sysnoise.results import RunInputs, build_result
+from sysnoise.store import PredictionStore
+from sysnoise.zoo import ModelSpec
 
-import images  # noqa: E402
-from registry_guard import restored_registries  # noqa: E402
-from tiny import CountingBackend, tiny_classifier, write_dataset  # noqa: E402
-
-from sysnoise.cli import main  # noqa: E402
-from sysnoise.datasets import load_folder  # noqa: E402
-from sysnoise.engine import EngineOptions, evaluate  # noqa: E402
-from sysnoise.errors import SysnoiseError  # noqa: E402
-from sysnoise.imagenet_s import generate as generate_module  # noqa: E402
-from sysnoise.imagenet_s import layout  # noqa: E402
-from sysnoise.imagenet_s.dataset import ImageNetS, StoredSet  # noqa: E402
-from sysnoise.imagenet_s.evaluate import evaluate_stored  # noqa: E402
-from sysnoise.imagenet_s.generate import GenerateConfig, generate  # noqa: E402
-from sysnoise.imagenet_s.plan import plan_stored  # noqa: E402
-from sysnoise.imagenet_s.prepare import error_text  # noqa: E402
-from sysnoise.imagenet_s.variants import parse_variants  # noqa: E402
-from sysnoise.imagenet_s.verify import verify  # noqa: E402
-from sysnoise.noises import decoders  # noqa: E402
-from sysnoise.noises.suites import Noise, Suite  # noqa: E402
-from sysnoise.pipeline import Pipeline  # noqa: E402
-from sysnoise.preprocess import model_input  # noqa: E402
-from sysnoise.results import RunInputs, build_result  # noqa: E402
-from sysnoise.store import PredictionStore  # noqa: E402
-from sysnoise.zoo import ModelSpec  # noqa: E402
+import images
+from registry_guard import restored_registries
+from tiny import CountingBackend, tiny_classifier, write_dataset
 
 VARIANTS = (
     "pil/pil-bilinear,cv2/cv2-area,pyav/pil-bilinear,pil/pil-nearest,turbo-fastdct/torch-bilinear"

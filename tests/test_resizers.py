@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from io import BytesIO
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +15,7 @@ from sysnoise.noises.decoders import decode
 from sysnoise.noises.resizers import RESIZERS, Resizer, _resize_torch, resize
 from sysnoise.pipeline import IMAGENET_MEAN, IMAGENET_STD, center_crop, resized_size
 
-sys.path.insert(0, str(Path(__file__).parent))
-import images  # noqa: E402
+import images
 
 EXPECTED_NAMES = [
     "pil-nearest",

@@ -10,16 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+from sysnoise.errors import SysnoiseError
+from sysnoise.noises import decoders, resizers, sideenv, sideenv_worker
+from sysnoise.noises.decoders import DecodeError, decode
+from sysnoise.noises.resizers import resize
+from sysnoise.noises.sideenv import SideEnvironment, SideEnvironmentError
 
-import images  # noqa: E402
-from registry_guard import restored_registries  # noqa: E402
-
-from sysnoise.errors import SysnoiseError  # noqa: E402
-from sysnoise.noises import decoders, resizers, sideenv, sideenv_worker  # noqa: E402
-from sysnoise.noises.decoders import DecodeError, decode  # noqa: E402
-from sysnoise.noises.resizers import resize  # noqa: E402
-from sysnoise.noises.sideenv import SideEnvironment, SideEnvironmentError  # noqa: E402
+import images
+from registry_guard import restored_registries
 
 PILLOW_FILTERS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 OPENCV_FLAGS = ("nearest", "linear", "cubic", "area", "lanczos4", "nearest-exact")

@@ -3,37 +3,29 @@ dropped or reported not applicable, and the engine runs each variant on its own 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
+import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-import images  # noqa: E402
-from tiny import tiny_classifier, write_dataset  # noqa: E402
+from sysnoise import bench
+from sysnoise.backends import BACKENDS
+from sysnoise.backends.base import BackendContext
+from sysnoise.backends.torch_eager import TorchEagerBackend
+from sysnoise.config import BenchConfig
+from sysnoise.engine import EngineOptions, evaluate
+from sysnoise.leaderboard.validate import validate
+from sysnoise.noises.suites import SUITES, Noise, Suite
+from sysnoise.pipeline import Pipeline
+from sysnoise.report import format_report
+from sysnoise.store import PredictionStore
+from sysnoise.variants import ModelVariants
 
-from sysnoise.backends.base import BackendContext  # noqa: E402
-from sysnoise.engine import EngineOptions, evaluate  # noqa: E402
-from sysnoise.pipeline import Pipeline  # noqa: E402
-from sysnoise.store import PredictionStore  # noqa: E402
-from sysnoise.variants import ModelVariants  # noqa: E402
+import images
+from tiny import pooled_classifier, tiny_classifier, write_dataset
 
 REFERENCE = Pipeline()
 EXAMPLE = np.zeros((1, 3, 224, 224), np.float32)
 OPTIONS = EngineOptions(batch_size=4, workers=0, progress=False)
-
-
-def pooled_classifier() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 5, stride=2),
-        torch.nn.ReLU(),
-        torch.nn.MaxPool2d(3, stride=2),
-        torch.nn.AdaptiveAvgPool2d(4),
-        torch.nn.Flatten(),
-        torch.nn.Linear(128, 1000),
-    ).eval()
 
 
 def _variants(model, tmp_path, calibration=None) -> ModelVariants:
@@ -69,10 +61,72 @@ def test_a_backend_that_cannot_run_here_is_reported_not_raised(tmp_path, monkeyp
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     variants = _variants(tiny_classifier(), tmp_path)
     trt = REFERENCE.with_changes(backend="tensorrt")
-    unavailable = variants.prepare([REFERENCE, trt])
-    assert list(unavailable) == [trt.key]
-    assert "tensorrt" in unavailable[trt.key] and "GPU" in unavailable[trt.key]
+    not_prepared = variants.prepare([REFERENCE, trt])
+    assert list(not_prepared) == [trt.key]
+    assert not_prepared[trt.key].status == "unavailable"
+    assert "tensorrt" in not_prepared[trt.key].reason and "GPU" in not_prepared[trt.key].reason
     variants.close()
+
+
+class _BuggyBackend(TorchEagerBackend):
+    """A backend with a bug: preparing it raises a TypeError."""
+
+    name = "buggy"
+
+    def _prepare(self, model, example):
+        return super()._prepare(model, example, "an argument too many")
+
+
+@pytest.fixture
+def buggy_backend():
+    BACKENDS.add("buggy", _BuggyBackend)
+    try:
+        yield REFERENCE.with_changes(backend="buggy")
+    finally:
+        del BACKENDS._entries["buggy"]
+
+
+def test_a_bug_in_a_backend_is_a_failure_not_unavailability(tmp_path, buggy_backend):
+    variants = _variants(tiny_classifier(), tmp_path)
+    not_prepared = variants.prepare([REFERENCE, buggy_backend])
+    assert not_prepared[buggy_backend.key].status == "failed"
+    assert "TypeError" in not_prepared[buggy_backend.key].reason
+    assert isinstance(variants.error(buggy_backend), TypeError)
+    assert variants.error(REFERENCE) is None
+    variants.close()
+
+
+def test_a_failed_noise_is_reported_and_refused_by_the_leaderboard(
+    tmp_path, buggy_backend, monkeypatch
+):
+    noises = [
+        Noise("backend=buggy", {"backend": "buggy"}),
+        Noise("decoder=cv2", {"decoder": "cv2"}),
+    ]
+    SUITES.add("with-a-bug", Suite("with-a-bug", "a suite with a buggy backend", lambda: noises))
+    monkeypatch.setattr(
+        bench, "load_model", lambda spec, weights=None: (tiny_classifier(), "0" * 64)
+    )
+    files = {"a.jpg": images.china_jpeg(), "b.jpg": images.baseline_420()}
+    write_dataset(tmp_path / "data", files)
+    config = BenchConfig(
+        suite="with-a-bug",
+        data=tmp_path / "data",
+        out_dir=tmp_path / "out",
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        device="cpu",
+    )
+    try:
+        document = bench.run_bench(config).document
+        problems = validate(document)
+    finally:
+        del SUITES._entries["with-a-bug"]
+    (failed,) = document["not_evaluated"]
+    assert failed["status"] == "failed" and "TypeError" in failed["reason"]
+    assert [row["noise"] for row in document["rows"]] == ["decoder=cv2"]
+    assert "failed" in format_report(document)
+    assert any("backend=buggy failed" in p and "TypeError" in p for p in problems), problems
 
 
 def test_engine_runs_each_variant_on_its_own_forward_passes(tmp_path):

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+from sysnoise import weights as weights_module
+from sysnoise.errors import SysnoiseError, UnknownNameError
+from sysnoise.weights import PACKAGED_WEIGHTS, load_model, locate_weights
+from sysnoise.zoo import resolve_model
 
-from tiny import tiny_classifier  # noqa: E402
-
-from sysnoise import weights as weights_module  # noqa: E402
-from sysnoise.errors import SysnoiseError, UnknownNameError  # noqa: E402
-from sysnoise.weights import PACKAGED_WEIGHTS, load_model, locate_weights  # noqa: E402
-from sysnoise.zoo import resolve_model  # noqa: E402
+from tiny import tiny_classifier
 
 
 @pytest.fixture()

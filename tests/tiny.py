@@ -62,7 +62,7 @@ def tiny_bn_classifier(prototypes: np.ndarray, seed: int = 0) -> torch.nn.Module
 
 def photo_crops(count: int, size: int = 64, seed: int = 0) -> np.ndarray:
     """`count` normalised (N, 3, size, size) float32 crops of two real photos, seeded."""
-    from images import astronaut, china  # tests/ is on sys.path, as for tiny itself
+    from images import astronaut, china
 
     rng = np.random.default_rng(seed)
     photos = [astronaut()[::4, ::4], china()[::4, ::4]]  # downscaled so a crop holds objects
@@ -106,3 +106,15 @@ def write_dataset(
         label = (labels or {}).get(name, -1)
         records.append(ImageRecord(image_id=name, path=folder / name, label=label))
     return Dataset(name="tiny", root=folder, records=tuple(records), description="test images")
+
+
+def pooled_classifier() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 5, stride=2),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(3, stride=2),
+        torch.nn.AdaptiveAvgPool2d(4),
+        torch.nn.Flatten(),
+        torch.nn.Linear(128, 1000),
+    ).eval()
