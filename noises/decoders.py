@@ -42,6 +42,7 @@ class Decoder:
     uses_min_side: bool = False
     jpeg_only: bool = False
     availability: Callable[[], str | None] | None = None  # None: always available
+    needs_gpu: bool = False  # decodes on a CUDA device: workers must be spawned, not forked
 
     def unavailable_reason(self) -> str | None:
         """Why this decoder cannot run here (missing GPU, side environment), or None."""
@@ -178,6 +179,7 @@ for _decoder in (
         _decode_nvjpeg,
         jpeg_only=True,
         availability=_cuda_reason,
+        needs_gpu=True,
     ),
     Decoder(
         "pil-draft",

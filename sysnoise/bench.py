@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,10 @@ import numpy as np
 from sysnoise.backends.base import BackendContext
 from sysnoise.calibration import split_calibration
 from sysnoise.config import BenchConfig
-from sysnoise.datasets import Dataset, load_folder, sample_dataset
-from sysnoise.engine import EngineOptions, Evaluation, evaluate
+from sysnoise.datasets import Dataset, ImageRecord, load_folder, sample_dataset
+from sysnoise.engine import EngineOptions, Evaluation, FileSource, ImageSource, evaluate
 from sysnoise.errors import SysnoiseError
-from sysnoise.noises.suites import SUITES, Noise
+from sysnoise.noises.suites import SUITES, Noise, Suite
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import pixel_side_unavailable
 from sysnoise.results import (
@@ -30,7 +31,7 @@ from sysnoise.results import (
 from sysnoise.store import PredictionStore
 from sysnoise.variants import ModelVariants
 from sysnoise.weights import load_model
-from sysnoise.zoo import resolve_model
+from sysnoise.zoo import ModelSpec, resolve_model
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,20 @@ def model_fingerprint(arch: str, weights_sha256: str, backend: str) -> str:
     return hashlib.sha256(f"{arch}\n{weights_sha256}\n{backend}".encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class RunImages:
+    """What a run evaluates a model on: the images, where their model inputs come from (files
+    decoded on the fly, or stored crops), the suite's noises, and those that cannot run on them."""
+
+    dataset: Dataset
+    suite: Suite
+    noises: list[tuple[Noise, Pipeline]]
+    skipped: list[SkippedNoise] = field(default_factory=list)
+    source: Callable[[Dataset], ImageSource] = FileSource
+    reference_crop: Callable[[ImageRecord], np.ndarray] | None = None  # None: decode the file
+    extra: dict[str, Any] = field(default_factory=dict)  # added to the results document
+
+
 def run_bench(config: BenchConfig) -> BenchOutcome:
     """Run the benchmark the config describes; results go to ``config.out_dir``."""
     started = time.perf_counter()
@@ -63,12 +78,29 @@ def run_bench(config: BenchConfig) -> BenchOutcome:
     suite = SUITES.get(config.suite)
     dataset = load_dataset(config)
     model, weights_sha256 = load_model(spec, config.weights)
+    images = RunImages(dataset, suite, suite.resolve(spec.reference))
+    return evaluate_model(config, spec, model, weights_sha256, images, started)
+
+
+def evaluate_model(
+    config: BenchConfig,
+    spec: ModelSpec,
+    model: Any,
+    weights_sha256: str,
+    images: RunImages,
+    started: float,
+) -> BenchOutcome:
+    """Evaluate `model` under every noise of `images` through the engine, write the results."""
     reference = spec.reference
-    noises = suite.resolve(reference)
+    dataset, noises = images.dataset, images.noises
     calibration = None
     if any(pipeline.precision == "int8" for _, pipeline in noises):
         calibration, dataset = split_calibration(
-            dataset, reference, config.calibration_size, config.calibration_method
+            dataset,
+            reference,
+            config.calibration_size,
+            config.calibration_method,
+            images.reference_crop,
         )
     backend_label = reference_backend_label(config.device)
     fingerprint = model_fingerprint(spec.arch, weights_sha256, backend_label)
@@ -92,7 +124,7 @@ def run_bench(config: BenchConfig) -> BenchOutcome:
             raise SysnoiseError(f"the reference cannot run: {not_prepared[reference.key].reason}")
         evaluated, skipped = _triage(noises, reference, variants)
         pipelines = list(dict.fromkeys([reference, *(p for _, p in evaluated)]))
-        evaluation = evaluate(dataset, pipelines, variants, store, options)
+        evaluation = evaluate(images.source(dataset), pipelines, variants, store, options)
         model_sides = {p.key: variants.variant(p) for p in pipelines}
         backends = {v.label: variants.describe(v) for v in dict.fromkeys(model_sides.values())}
     finally:
@@ -103,16 +135,16 @@ def run_bench(config: BenchConfig) -> BenchOutcome:
         weights_sha256,
         fingerprint,
         dataset,
-        suite,
+        images.suite,
         evaluated,
         backend_label,
         time.perf_counter() - started,
-        skipped=skipped,
+        skipped=[*images.skipped, *skipped],
         backends=backends,
         calibration=None if calibration is None else calibration.describe(),
         model_sides={key: variant.label for key, variant in model_sides.items()},
     )
-    document = build_result(run, evaluation)
+    document = {**build_result(run, evaluation), **images.extra}
     json_path = write_result(
         document, predictions_frame(run, evaluation), config.out_dir, result_stem(run)
     )

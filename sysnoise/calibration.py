@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,9 +51,16 @@ def default_size(n_images: int) -> int:
 
 
 def split_calibration(
-    dataset: Dataset, reference: Pipeline, size: int | None, method: str
+    dataset: Dataset,
+    reference: Pipeline,
+    size: int | None,
+    method: str,
+    reference_crop: Callable[[ImageRecord], np.ndarray] | None = None,
 ) -> tuple[Calibration, Dataset]:
-    """Take `size` images (default: `default_size`) for calibration; the rest is scored."""
+    """Take `size` images (default: `default_size`) for calibration; the rest is scored.
+
+    `reference_crop` gives an image's reference model input (default: its file decoded under
+    `reference`); it raises OSError or PreprocessError for an image it cannot give."""
     if method not in CALIBRATION_METHODS:
         raise SysnoiseError(
             f"unknown calibration method {method!r}; valid: {', '.join(CALIBRATION_METHODS)}"
@@ -70,7 +78,10 @@ def split_calibration(
         if len(chosen) == size:
             break
         try:
-            crops.append(model_input(record.path.read_bytes(), reference))
+            if reference_crop is None:
+                crops.append(model_input(record.path.read_bytes(), reference))
+            else:
+                crops.append(reference_crop(record))
         except (OSError, PreprocessError):
             continue  # an unreadable image calibrates nothing; it stays in the scored set
         chosen.append(record)

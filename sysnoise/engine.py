@@ -1,11 +1,12 @@
 """The evaluation engine: one model, one dataset, many pipelines, each piece of work done once.
 
-Each file is read once. A DataLoader worker decodes it once per decoder and resizes once per
-distinct resize (`ImagePreparer`), for the pipelines whose predictions are not cached yet. The main
-process runs each model variant (backend, precision, patches: see `sysnoise.variants`) once per
-distinct model input (identical inputs, e.g. from two decoders that agree, share one forward pass
-by content hash) and writes each prediction to the store, so an interrupted run resumes where it
-stopped.
+The model inputs come from an image source: files decoded on the fly (`FileSource`: each file is
+read once, decoded once per decoder and resized once per distinct resize by `ImagePreparer`), or
+crops stored earlier (`sysnoise.imagenet_s.source.StoredSource`). A DataLoader worker asks the
+source for the inputs of the pipelines whose predictions are not cached yet. The main process runs
+each model variant (backend, precision, patches: see `sysnoise.variants`) once per distinct model
+input (identical inputs, e.g. from two decoders that agree, share one forward pass by content hash)
+and writes each prediction to the store, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from sysnoise.backends.base import Backend
 from sysnoise.datasets import Dataset, ImageRecord
+from sysnoise.noises.decoders import DECODERS
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import ImagePreparer, PreprocessError, array_hash, normalise
 from sysnoise.store import TOP_K, Prediction, PredictionStore
@@ -100,8 +102,9 @@ class Evaluation:
 
 
 @dataclass
-class _Work:
-    """What a worker prepared for one image."""
+class Work:
+    """What an image source prepared for one image: its content hash, the store's cached
+    predictions, and per missing pipeline either a model input or an error."""
 
     index: int
     image_hash: str | None
@@ -110,71 +113,106 @@ class _Work:
     crops: dict[str, np.ndarray]  # input hash -> uint8 crop
     errors: dict[str, str]
 
+    def add_input(
+        self, key: str, pipeline: Pipeline, crop: np.ndarray, reference: np.ndarray | None
+    ) -> None:
+        """Queue `crop` as pipeline `key`'s model input, with its difference from `reference`."""
+        max_abs, mse = None, None
+        if reference is not None and reference.shape == crop.shape:
+            diff = crop.astype(np.int16) - reference.astype(np.int16)
+            max_abs, mse = int(np.abs(diff).max()), float(np.mean(diff.astype(np.float64) ** 2))
+        input_hash = array_hash(crop) + f"/{pipeline.mean}/{pipeline.std}"
+        self.inputs[key] = (input_hash, max_abs, mse)
+        self.crops[input_hash] = crop
+
+
+class ImageSource(Protocol):
+    """Where model inputs come from: the images (ids, labels) and, per image, the uint8 crops
+    of the pipelines the store has no prediction for. Picklable: DataLoader workers use it."""
+
+    records: tuple[ImageRecord, ...]
+
+    def store_key(self, pipeline: Pipeline, key: str) -> str:
+        """The store key of `pipeline`'s predictions from this source (`key`: the runner's)."""
+
+    def needs_spawn(self, pipelines: list[Pipeline]) -> bool:
+        """Whether workers must be spawned, not forked (CUDA in the workers)."""
+
+    def prepare(self, index: int, pipelines: dict[str, Pipeline], store: PredictionStore) -> Work:
+        """Image `index`: cached predictions from `store`, and inputs or errors for the rest
+        (`pipelines`: store key -> pipeline, the reference first)."""
+
+
+class FileSource:
+    """Image files decoded on the fly, each read once and decoded once per decoder."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.records = dataset.records
+
+    def store_key(self, pipeline: Pipeline, key: str) -> str:
+        return key
+
+    def needs_spawn(self, pipelines: list[Pipeline]) -> bool:
+        # A forked worker cannot use CUDA once the parent has: GPU decoders need spawned workers.
+        return any(DECODERS.get(p.decoder).needs_gpu for p in pipelines)
+
+    def prepare(self, index: int, pipelines: dict[str, Pipeline], store: PredictionStore) -> Work:
+        record = self.records[index]
+        keys = list(pipelines)
+        try:
+            data = record.path.read_bytes()
+        except OSError as exc:
+            message = f"cannot read {record.path}: {exc.strerror or exc}"
+            return Work(index, None, {}, {}, {}, dict.fromkeys(keys, message))
+        image_hash = hashlib.sha256(data).hexdigest()
+        cached = store.lookup(image_hash, keys)
+        work = Work(index, image_hash, cached, {}, {}, {})
+        missing = {k: p for k, p in pipelines.items() if k not in cached}
+        if not missing:
+            return work
+        preparer = ImagePreparer(data)
+        try:
+            reference_input = preparer.model_input(next(iter(pipelines.values())))
+        except PreprocessError:
+            reference_input = None
+        for key, pipeline in missing.items():
+            try:
+                crop = preparer.model_input(pipeline)
+            except PreprocessError as exc:
+                work.errors[key] = str(exc)
+                continue
+            work.add_input(key, pipeline, crop, reference_input)
+        return work
+
 
 class _PrepareImages:
-    """Map-style dataset over records: read, look up the store, prepare what is missing."""
+    """Map-style dataset over a source's images, for the DataLoader: each worker opens its own
+    store connection and asks the source for what is missing."""
 
     def __init__(
         self,
-        records: tuple[ImageRecord, ...],
+        source: ImageSource,
         pipelines: dict[str, Pipeline],
         store_path: Path,
         model_fingerprint: str,
     ) -> None:
-        self.records = records
+        self.source = source
         self.pipelines = pipelines  # store key -> pipeline, the reference first
         self.store_path = store_path
         self.model_fingerprint = model_fingerprint
         self._store: PredictionStore | None = None
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.source.records)
 
-    def __getitem__(self, index: int) -> _Work:
-        record = self.records[index]
-        keys = list(self.pipelines)
-        try:
-            data = record.path.read_bytes()
-        except OSError as exc:
-            message = f"cannot read {record.path}: {exc.strerror or exc}"
-            return _Work(index, None, {}, {}, {}, dict.fromkeys(keys, message))
-        image_hash = hashlib.sha256(data).hexdigest()
+    def __getitem__(self, index: int) -> Work:
         if self._store is None:  # opened here: each worker process needs its own connection
             self._store = PredictionStore(self.store_path, self.model_fingerprint)
-        cached = self._store.lookup(image_hash, keys)
-        work = _Work(index, image_hash, cached, {}, {}, {})
-        missing = {k: p for k, p in self.pipelines.items() if k not in cached}
-        if missing:
-            _prepare(ImagePreparer(data), next(iter(self.pipelines.values())), missing, work)
-        return work
+        return self.source.prepare(index, self.pipelines, self._store)
 
 
-def _prepare(
-    preparer: ImagePreparer, reference: Pipeline, missing: dict[str, Pipeline], work: _Work
-) -> None:
-    try:
-        reference_input = preparer.model_input(reference)
-    except PreprocessError:
-        reference_input = None
-    for key, pipeline in missing.items():
-        try:
-            crop = preparer.model_input(pipeline)
-        except PreprocessError as exc:
-            work.errors[key] = str(exc)
-            continue
-        max_abs, mse = None, None
-        if reference_input is not None and reference_input.shape == crop.shape:
-            diff = crop.astype(np.int16) - reference_input.astype(np.int16)
-            max_abs, mse = int(np.abs(diff).max()), float(np.mean(diff.astype(np.float64) ** 2))
-        input_hash = array_hash(crop) + f"/{pipeline.mean}/{pipeline.std}"
-        work.inputs[key] = (input_hash, max_abs, mse)
-        work.crops[input_hash] = crop
-
-
-_GPU_DECODERS = frozenset({"nvjpeg"})
-
-
-def _identity(item: _Work) -> _Work:
+def _identity(item: Work) -> Work:
     return item
 
 
@@ -187,8 +225,7 @@ def _worker_init(_: int) -> None:
 class Forwarder:
     """Queues distinct (variant, model input) pairs, runs them in batches per model variant.
 
-    The one place where model inputs are batched, normalised and reduced to top-5: the stored
-    ImageNet-S evaluation uses it too, so its numbers equal the engine's exactly."""
+    The one place where model inputs are batched, normalised and reduced to top-5."""
 
     def __init__(self, runner: ModelRunner, reference: Pipeline, batch_size: int) -> None:
         self.runner = runner
@@ -228,7 +265,7 @@ class Forwarder:
 
 
 def evaluate(
-    dataset: Dataset,
+    source: Dataset | ImageSource,
     pipelines: list[Pipeline],
     runner: Backend | ModelRunner,
     store: PredictionStore,
@@ -236,21 +273,24 @@ def evaluate(
 ) -> Evaluation:
     """Predictions of every pipeline on every image; `pipelines[0]` is the reference.
 
-    `runner` is a prepared backend (every pipeline then keeps the default model side) or a
-    `ModelRunner` such as `sysnoise.variants.ModelVariants`. Results are keyed by `pipeline.key`.
+    `source` is a Dataset (its files decoded on the fly) or another `ImageSource`. `runner` is a
+    prepared backend (every pipeline then keeps the default model side) or a `ModelRunner` such
+    as `sysnoise.variants.ModelVariants`. Results are keyed by `pipeline.key`.
     """
     import torch.utils.data
     from tqdm import tqdm
 
     if isinstance(runner, Backend):
         runner = SingleBackend(runner)
+    if isinstance(source, Dataset):
+        source = FileSource(source)
     reference = pipelines[0]
-    store_keys = {runner.store_key(p): p for p in pipelines}
+    store_keys = {source.store_key(p, runner.store_key(p)): p for p in pipelines}
     variants = {p.key: runner.variant(p) for p in pipelines}
     pipeline_key = {k: p.key for k, p in store_keys.items()}
     if any((p.mean, p.std) != (reference.mean, reference.std) for p in pipelines):
         raise ValueError("all pipelines of one evaluation must share the reference normalisation")
-    records = dataset.records
+    records = source.records
     n = len(records)
     result = Evaluation(
         image_ids=[r.image_id for r in records],
@@ -262,10 +302,9 @@ def evaluate(
         result.errors[p.key] = {}
         result.max_abs_diff[p.key] = np.full(n, -1, dtype=np.int64)
         result.mse[p.key] = np.full(n, np.nan)
-    # A forked worker cannot use CUDA once the parent has: GPU decoders need spawned workers.
-    needs_spawn = options.workers and any(p.decoder in _GPU_DECODERS for p in pipelines)
+    needs_spawn = options.workers and source.needs_spawn(pipelines)
     loader = torch.utils.data.DataLoader(
-        _PrepareImages(records, store_keys, store.path, store.model),
+        _PrepareImages(source, store_keys, store.path, store.model),
         batch_size=None,
         num_workers=options.workers,
         collate_fn=_identity,

@@ -18,10 +18,10 @@ from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s import generate as generate_module
 from sysnoise.imagenet_s import layout
 from sysnoise.imagenet_s.dataset import ImageNetS, StoredSet
-from sysnoise.imagenet_s.evaluate import evaluate_stored
 from sysnoise.imagenet_s.generate import GenerateConfig, generate
 from sysnoise.imagenet_s.plan import plan_stored
 from sysnoise.imagenet_s.prepare import error_text
+from sysnoise.imagenet_s.source import StoredSource
 from sysnoise.imagenet_s.variants import parse_variants
 from sysnoise.imagenet_s.verify import verify
 from sysnoise.noises import decoders
@@ -299,10 +299,10 @@ def test_stored_evaluation_equals_the_on_the_fly_engine_exactly(generated, data_
     backend = CountingBackend()
     backend.prepare(tiny_classifier())
     stored_store = PredictionStore(tmp_path / "stored.sqlite", "tiny")
-    from_disk = evaluate_stored(stored, plan, backend, stored_store, batch_size=4, progress=False)
+    options = EngineOptions(batch_size=4, workers=0, progress=False)
+    from_disk = evaluate(StoredSource(stored, plan), plan.pipelines, backend, stored_store, options)
     dataset = load_folder(data_dir)
     live_store = PredictionStore(tmp_path / "live.sqlite", "tiny")
-    options = EngineOptions(batch_size=4, workers=0, progress=False)
     on_the_fly = evaluate(dataset, plan.pipelines, backend, live_store, options)
     assert from_disk.image_ids == on_the_fly.image_ids
     assert from_disk.image_hashes == on_the_fly.image_hashes
@@ -336,7 +336,7 @@ def test_stored_evaluation_equals_the_on_the_fly_engine_exactly(generated, data_
     assert documents[0]["dataset"]["fingerprint"] == documents[1]["dataset"]["fingerprint"]
     assert documents[0]["dataset"]["fingerprint"] == stored.manifest["dataset"]["fingerprint"]
     # a second stored run is served from the cache, with the same numbers
-    again = evaluate_stored(stored, plan, backend, stored_store, batch_size=4, progress=False)
+    again = evaluate(StoredSource(stored, plan), plan.pipelines, backend, stored_store, options)
     assert again.forwards == 0 and again.cached > 0
     for key in from_disk.top5:
         np.testing.assert_array_equal(again.top5[key], from_disk.top5[key])

@@ -19,17 +19,23 @@ _AFTER_PIXELS = frozenset({"mean", "std", "ceil_mode", "upsample", "backend", "p
 
 @dataclasses.dataclass(frozen=True)
 class StoredPlan:
-    """What to evaluate: the reference and the noises, each with the stored variant behind it."""
+    """What to evaluate: the reference and the noises, each with the stored variant that holds
+    its pixels, and the suite's noises whose pixels the set does not hold (with the reason)."""
 
     reference: Pipeline
     suite: Suite
     noises: list[tuple[Noise, Pipeline]]
-    variants: dict[str, StoredVariant]  # pipeline key -> stored variant
+    variants: dict[tuple, StoredVariant]  # pipeline.pixel_fields -> stored variant
+    not_stored: list[tuple[Noise, str]] = dataclasses.field(default_factory=list)
 
     @property
     def pipelines(self) -> list[Pipeline]:
         """The reference first, then each noise's pipeline."""
         return [self.reference] + [pipeline for _, pipeline in self.noises]
+
+    def variant(self, pipeline: Pipeline) -> StoredVariant:
+        """The stored variant that holds `pipeline`'s model inputs."""
+        return self.variants[pipeline.pixel_fields]
 
 
 def _changes(stored: Pipeline, reference: Pipeline) -> dict[str, Any]:
@@ -44,11 +50,17 @@ def _changes(stored: Pipeline, reference: Pipeline) -> dict[str, Any]:
 
 
 def plan_stored(
-    stored: StoredSet, reference: Pipeline, names: list[str] | None = None
+    stored: StoredSet,
+    reference: Pipeline,
+    names: list[str] | None = None,
+    suite: Suite | None = None,
 ) -> StoredPlan:
     """Match the stored variants to `reference`: the first one with its pixels is the reference.
 
-    `names` picks the variants to evaluate as noises (default: all stored ones).
+    Without `suite`, the noises are the stored variants (`names`, default all of them). With a
+    suite, its noises are evaluated on the stored pixels: a model-side noise (precision, backend,
+    patches) on the reference's crops, a pixel-side one where the set holds its pixels; the rest
+    are `not_stored`.
     """
     variants = stored.variants
     matches = [v for v in variants.values() if v.pipeline.pixel_fields == reference.pixel_fields]
@@ -60,18 +72,27 @@ def plan_stored(
             f"{reference.decoder}/{reference.resizer} --model MODEL ...`"
         )
     reference_variant = matches[0]
-    chosen = [stored.variant(name) for name in (names or stored.names)]
-    noises = [
-        Noise(v.name, _changes(v.pipeline, reference)) for v in chosen if v is not reference_variant
-    ]
-    description = (
-        f"stored ImageNet-S variants at {stored.root} (reference: {reference_variant.name})"
-    )
-    suite = Suite(SUITE_NAME, description, lambda: noises)
-    resolved = suite.resolve(reference)
-    by_key = {reference.key: reference_variant}
-    for noise, pipeline in resolved:
-        if pipeline.pixel_fields != variants[noise.name].pipeline.pixel_fields:
+    by_pixels = {reference.pixel_fields: reference_variant}
+    for variant in variants.values():
+        by_pixels.setdefault(variant.pipeline.pixel_fields, variant)
+    stored_noises = suite is None
+    if suite is None:
+        chosen = [stored.variant(name) for name in (names or stored.names)]
+        noises = [
+            Noise(v.name, _changes(v.pipeline, reference))
+            for v in chosen
+            if v is not reference_variant
+        ]
+        description = (
+            f"stored ImageNet-S variants at {stored.root} (reference: {reference_variant.name})"
+        )
+        suite = Suite(SUITE_NAME, description, lambda: noises)
+    evaluated, not_stored = [], []
+    for noise, pipeline in suite.resolve(reference):
+        if stored_noises and pipeline.pixel_fields != variants[noise.name].pipeline.pixel_fields:
             raise RuntimeError(f"{noise.name}: pipeline does not reproduce the stored pixels")
-        by_key[pipeline.key] = variants[noise.name]
-    return StoredPlan(reference, suite, resolved, by_key)
+        if pipeline.pixel_fields in by_pixels:
+            evaluated.append((noise, pipeline))
+        else:
+            not_stored.append((noise, f"{stored.root} holds no variant with its pixels"))
+    return StoredPlan(reference, suite, evaluated, by_pixels, not_stored)
