@@ -49,11 +49,15 @@ class Backend(ABC):
     """Runs one model on batches of normalised NCHW float32 inputs and returns float32 logits.
 
     Subclasses set `name` and `precisions` and implement `_prepare` and `infer`; optional
-    libraries are imported inside those methods, never at module level.
+    libraries are imported inside those methods, never at module level. `family` names the
+    runtime ("torch", "onnxruntime", "tensorrt"); `instrumentable` says whether `sysnoise diff`
+    can compare its layers (torch through forward hooks, onnxruntime through every graph tensor).
     """
 
     name = "backend"
     precisions: tuple[str, ...] = ("fp32",)
+    family = "other"
+    instrumentable = False
 
     def __init__(
         self,

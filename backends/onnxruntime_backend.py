@@ -30,6 +30,8 @@ class OnnxRuntimeBackend(Backend):
 
     name = "onnxruntime"
     precisions = ("fp32", "int8")
+    family = "onnxruntime"
+    instrumentable = True
     optimization = "all"
 
     def __init__(
@@ -65,7 +67,7 @@ class OnnxRuntimeBackend(Backend):
         from sysnoise.backends.onnx_export import cached_onnx
         from sysnoise.backends.quantize import cached_qdq, qdq_facts
 
-        providers = self._providers(onnxruntime.get_available_providers())
+        providers = session_providers(self.context.device, self.name)
         context = dataclasses.replace(self.context, cache_dir=self.cache_root())
         path = cached_onnx(model, example, context)
         if self.precision == "int8":
@@ -93,22 +95,6 @@ class OnnxRuntimeBackend(Backend):
         if self.precision == "int8":
             self._facts["quantization"] = qdq_facts(metadata)
 
-    def _providers(self, available: list[str]) -> list[Any]:
-        device = self.context.device
-        has_cuda = "CUDAExecutionProvider" in available
-        if device == "auto":
-            device = "cuda" if has_cuda and _cuda_visible() else "cpu"
-        if device == "cpu":
-            return ["CPUExecutionProvider"]
-        if not has_cuda:
-            raise BackendUnavailable(
-                f"{self.name}: device {device!r} asked for, but this onnxruntime has no "
-                "CUDAExecutionProvider (install onnxruntime-gpu instead of onnxruntime)"
-            )
-        resolve_device(device, _cuda_visible(), self.name)  # raises when no GPU is visible
-        device_id = int(device.split(":")[1]) if ":" in device else 0
-        return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
-
     def infer(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         (logits,) = self._session.run([self._output], {self._input: batch})
@@ -131,6 +117,26 @@ class OnnxRuntimeNoOptBackend(OnnxRuntimeBackend):
 
     name = "onnxruntime-noopt"
     optimization = "disable"
+
+
+def session_providers(device: str, backend: str = "onnxruntime") -> list[Any]:
+    """ONNX Runtime providers for `device`: CUDA first where asked for (or "auto" with a visible
+    GPU and onnxruntime-gpu), else the CPU; BackendUnavailable when CUDA is asked for and absent."""
+    import onnxruntime
+
+    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    if device == "auto":
+        device = "cuda" if has_cuda and _cuda_visible() else "cpu"
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if not has_cuda:
+        raise BackendUnavailable(
+            f"{backend}: device {device!r} asked for, but this onnxruntime has no "
+            "CUDAExecutionProvider (install onnxruntime-gpu instead of onnxruntime)"
+        )
+    resolve_device(device, _cuda_visible(), backend)  # raises when no GPU is visible
+    device_id = int(device.split(":")[1]) if ":" in device else 0
+    return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
 
 
 def _cuda_visible() -> bool:

@@ -33,6 +33,7 @@ class TensorRTBackend(Backend):
     """NVIDIA TensorRT engines (FP32, FP16, INT8 from QDQ) built from the ONNX export."""
 
     name = "tensorrt"
+    family = "tensorrt"
     precisions = ("fp32", "fp16", "int8")
 
     def __init__(

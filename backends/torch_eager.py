@@ -32,6 +32,8 @@ class TorchEagerBackend(Backend):
 
     name = "torch"
     precisions = ("fp32", "fp16", "bf16", "int8")
+    family = "torch"
+    instrumentable = True
     memory_format = torch.contiguous_format
 
     def __init__(

@@ -54,21 +54,14 @@ class NotPrepared:
     reason: str
 
 
-class ModelVariants:
-    """A ModelRunner (see `sysnoise.engine`) over every model variant a list of pipelines needs.
+class ModelSides:
+    """The effective model side of each pipeline on one model: patches that change nothing in it
+    are dropped (found once per patch on `example`)."""
 
-    `context` carries the device, the artefact cache, the model's fingerprint and, for INT8, the
-    calibration batch. Call `prepare(pipelines)` before evaluating, `close()` after.
-    """
-
-    def __init__(self, model: Any, example: np.ndarray, context: BackendContext) -> None:
+    def __init__(self, model: Any, example: np.ndarray) -> None:
         self.model = model.eval()
         self.example = example
-        self.context = context
         self._applicability: dict[tuple[str, str], str | None] = {}
-        self._backends: dict[Variant, Backend] = {}
-        self._not_prepared: dict[Variant, NotPrepared] = {}
-        self._errors: dict[Variant, BaseException] = {}
 
     def not_applicable(self, pipeline: Pipeline, reference: Pipeline) -> str | None:
         """Why `pipeline` is the reference on this model (its only changes are model patches
@@ -98,6 +91,32 @@ class ModelVariants:
         ceil_mode = "model" if "ceil_mode" in dropped else pipeline.ceil_mode
         upsample = "model" if "upsample" in dropped else pipeline.upsample
         return Variant(ceil_mode, upsample, pipeline.backend, pipeline.precision)
+
+    def _patch_reason(self, ceil_mode: str, upsample: str) -> str | None:
+        key = (ceil_mode, upsample)
+        if key not in self._applicability:
+            import torch
+
+            example = torch.from_numpy(np.ascontiguousarray(self.example[:1]))
+            self._applicability[key] = not_applicable_reason(
+                self.model, example, ceil_mode, upsample
+            )
+        return self._applicability[key]
+
+
+class ModelVariants(ModelSides):
+    """A ModelRunner (see `sysnoise.engine`) over every model variant a list of pipelines needs.
+
+    `context` carries the device, the artefact cache, the model's fingerprint and, for INT8, the
+    calibration batch. Call `prepare(pipelines)` before evaluating, `close()` after.
+    """
+
+    def __init__(self, model: Any, example: np.ndarray, context: BackendContext) -> None:
+        super().__init__(model, example)
+        self.context = context
+        self._backends: dict[Variant, Backend] = {}
+        self._not_prepared: dict[Variant, NotPrepared] = {}
+        self._errors: dict[Variant, BaseException] = {}
 
     def store_key(self, pipeline: Pipeline) -> str:
         """`pipeline.key`, plus the calibration's fingerprint for INT8 predictions."""
@@ -145,17 +164,6 @@ class ModelVariants:
         for backend in self._backends.values():
             backend.release()
         self._backends.clear()
-
-    def _patch_reason(self, ceil_mode: str, upsample: str) -> str | None:
-        key = (ceil_mode, upsample)
-        if key not in self._applicability:
-            import torch
-
-            example = torch.from_numpy(np.ascontiguousarray(self.example[:1]))
-            self._applicability[key] = not_applicable_reason(
-                self.model, example, ceil_mode, upsample
-            )
-        return self._applicability[key]
 
     def _prepare_variant(self, variant: Variant) -> None:
         try:

@@ -1,8 +1,8 @@
 """The per-layer half of a diff: which instrumented runs explain a noise's model side.
 
-Torch backends are compared through forward hooks (`sysnoise.diff.torch_layers`), ONNX Runtime
-through every tensor of its graphs (`sysnoise.diff.onnx_layers`); other backends (TensorRT) give
-final outputs only.
+A backend's `family` says how: torch through forward hooks (`sysnoise.diff.torch_layers`), ONNX
+Runtime through every tensor of its graphs (`sysnoise.diff.onnx_layers`); a backend that is not
+`instrumentable` (TensorRT) gives final outputs only.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from sysnoise.diff.compare import LayerStat
 from sysnoise.diff.config import DiffConfig
 from sysnoise.diff.inputs import PairedInputs
 from sysnoise.pipeline import Pipeline
-
-TORCH_BACKENDS = ("torch", "torch-channels-last")
-ONNXRUNTIME_BACKENDS = ("onnxruntime", "onnxruntime-noopt")
 
 
 @dataclass(frozen=True)
@@ -41,11 +38,14 @@ def compare_layers(
     context: Any,
     noisy_context: Any,
 ) -> LayerRun:
-    """The per-layer rows for `noisy`'s model side: torch hooks for the torch backends, every
-    tensor of the ONNX Runtime graphs for ONNX Runtime, none (final outputs only) otherwise."""
-    if noisy.backend in TORCH_BACKENDS:
+    """The per-layer rows for `noisy`'s model side: torch hooks for the torch family, every
+    tensor of the ONNX Runtime graphs for onnxruntime, none (final outputs only) otherwise."""
+    from sysnoise.backends import BACKENDS
+
+    backend = BACKENDS.get(noisy.backend)
+    if backend.instrumentable and backend.family == "torch":
         return _torch_layers(model, patched, noisy, inputs, config, noisy_context)
-    if noisy.backend in ONNXRUNTIME_BACKENDS:
+    if backend.instrumentable and backend.family == "onnxruntime":
         return _onnx_layers(model, patched, noisy, inputs, config, context, noisy_context)
     return LayerRun(
         [],
@@ -65,10 +65,11 @@ def _torch_layers(
 ) -> LayerRun:
     import torch
 
+    from sysnoise.backends.base import resolve_device
     from sysnoise.diff.torch_layers import compare_torch_layers
     from sysnoise.diff.torch_variant import torch_pair
 
-    device = _torch_device(config.device)
+    device = resolve_device(config.device, torch.cuda.is_available(), noisy.backend)
     pair = torch_pair(
         model, patched, noisy.backend, noisy.precision, device, noisy_context.calibration
     )
@@ -87,14 +88,6 @@ def _torch_layers(
     return LayerRun(rows, method, noisy_out.float().cpu().numpy(), pair.notes)
 
 
-def _torch_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def _onnx_layers(
     model: Any,
     patched: Any,
@@ -108,6 +101,7 @@ def _onnx_layers(
 
     from sysnoise.backends import BACKENDS
     from sysnoise.backends.onnx_export import cached_onnx
+    from sysnoise.backends.onnxruntime_backend import session_providers
     from sysnoise.diff.onnx_layers import (
         compare_onnx_runs,
         graph_tensors,
@@ -125,7 +119,7 @@ def _onnx_layers(
             noisy_path, noisy_context.calibration, noisy_context.calibration_method
         )
     level = BACKENDS.get(noisy.backend).optimization
-    providers = _ort_providers(config.device)
+    providers = session_providers(config.device, noisy.backend)
     threads = torch.get_num_threads()
     reference_run = run_every_tensor(
         reference_path, inputs.reference, "disable", providers, threads
@@ -181,11 +175,3 @@ _FUSION_NOTE = (
     "per-tensor numbers come from a less fused graph than the one the benchmark runs; the "
     "summary's final logits are from the graph as the benchmark runs it"
 )
-
-
-def _ort_providers(device: str) -> list[str]:
-    import onnxruntime
-
-    if device != "cpu" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]

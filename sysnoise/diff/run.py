@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sysnoise.backends import Backend, BackendContext
 from sysnoise.datasets import Dataset
 from sysnoise.diff.compare import DiffReport, final_outputs
 from sysnoise.diff.config import DiffConfig
 from sysnoise.diff.inputs import PairedInputs, paired_inputs
-from sysnoise.diff.layer_runs import ONNXRUNTIME_BACKENDS, TORCH_BACKENDS, compare_layers
-from sysnoise.errors import SysnoiseError
+from sysnoise.diff.layer_runs import compare_layers
+from sysnoise.errors import SysnoiseError, Unavailable
 from sysnoise.pipeline import Pipeline
-from sysnoise.variants import variant_model_id
+from sysnoise.variants import ModelSides, Variant, patched_model, variant_backend
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ def diff_model(
     if reason is not None:
         raise SysnoiseError(f"{subject.noise} cannot run on this machine: {reason}")
     model = model.eval()
-    noisy, notes = _effective_model_side(model, subject)
-    backend_class = _backend_class(noisy, subject.noise)
+    variant, notes = _effective_model_side(model, subject)
+    noisy = subject.noisy.with_changes(ceil_mode=variant.ceil_mode, upsample=variant.upsample)
     calibration = None
     if noisy.precision == "int8":
         from sysnoise.calibration import split_calibration
@@ -76,15 +77,15 @@ def diff_model(
     inputs = paired_inputs(dataset, subject.reference, noisy, config.images)
     notes += [f"skipped {item}" for item in inputs.skipped]
     context = _context(config, subject, calibration)
-    ref_logits = _as_run(_backend("torch", "fp32", context), model, inputs.reference, inputs)
-    noisy_id = variant_model_id(subject.model_id, noisy.ceil_mode, noisy.upsample)
-    noisy_context = replace(context, model_id=noisy_id)
-    if noisy.precision != "int8":
-        noisy_context = replace(noisy_context, calibration=None)
-    noisy_backend = backend_class(precision=noisy.precision, context=noisy_context)
-    patched = _patched(model, noisy)
-    noisy_logits = _as_run(noisy_backend, patched, inputs.noisy, inputs)
-    layers = compare_layers(model, patched, noisy, inputs, config, context, noisy_context)
+    reference_side = ModelSides(model, _example(inputs)).variant(subject.reference)
+    reference_backend = _backend(reference_side, context, subject.noise)
+    noisy_backend = _backend(variant, context, subject.noise)
+    ref_logits = _as_run(reference_backend, model, inputs.reference)
+    patched = patched_model(model, variant)
+    noisy_logits = _as_run(noisy_backend, patched, inputs.noisy)
+    layers = compare_layers(
+        model, patched, noisy, inputs, config, reference_backend.context, noisy_backend.context
+    )
     notes += layers.notes
     if layers.instrumented_output is not None:
         notes += _fidelity(layers.instrumented_output, noisy_logits)
@@ -105,81 +106,58 @@ def diff_model(
     )
 
 
-def _effective_model_side(model: Any, subject: DiffSubject) -> tuple[Pipeline, list[str]]:
-    """The noisy pipeline without model patches that change nothing in this model."""
-    import torch
-
-    from sysnoise.noises.model_patches import check_model_fields, not_applicable_reason
+def _effective_model_side(model: Any, subject: DiffSubject) -> tuple[Variant, list[str]]:
+    """The noisy pipeline's model side without patches that change nothing in this model."""
+    from sysnoise.noises.model_patches import check_model_fields
 
     noisy = subject.noisy
     check_model_fields(noisy.ceil_mode, noisy.upsample)
     size = subject.reference.crop_size
-    example = torch.zeros(1, 3, size, size)
-    notes = []
-    for field in ("ceil_mode", "upsample"):
-        if getattr(noisy, field) == "model":
-            continue
-        patches = {"ceil_mode": "model", "upsample": "model", field: getattr(noisy, field)}
-        reason = not_applicable_reason(model, example, **patches)
-        if reason is not None:
-            noisy = noisy.with_changes(**{field: "model"})
-            notes.append(f"{field}={getattr(subject.noisy, field)} is not applicable: {reason}")
-    if noisy == subject.reference and subject.noisy != subject.reference:
+    sides = ModelSides(model, np.zeros((1, 3, size, size), dtype=np.float32))
+    notes = [
+        f"{field}={getattr(noisy, field)} is not applicable: {reason}"
+        for field, reason in sides.dropped_patches(noisy).items()
+    ]
+    if sides.not_applicable(noisy, subject.reference) is not None:
         raise SysnoiseError(
             f"{subject.noise} is not applicable to {subject.model}: {'; '.join(notes)}; "
             "its predictions are the reference's, so there is nothing to compare"
         )
-    if subject.noisy == subject.reference:
+    if noisy == subject.reference:
         notes.append(f"{subject.noise} does not change {subject.model}'s reference pipeline")
-    return noisy, notes
+    return sides.variant(noisy), notes
 
 
-def _backend_class(noisy: Pipeline, noise: str) -> Any:
-    from sysnoise.backends import BACKENDS
-
-    backend_class = BACKENDS.get(noisy.backend)
-    reason = backend_class.availability(noisy.precision)
-    if reason is not None:
-        raise SysnoiseError(
-            f"{noise} runs on {noisy.backend} {noisy.precision}, which cannot run here: {reason}"
-            + ("" if noisy.backend in TORCH_BACKENDS + ONNXRUNTIME_BACKENDS else " (needs a GPU)")
-        )
-    return backend_class
-
-
-def _context(config: DiffConfig, subject: DiffSubject, calibration: Any) -> Any:
-    from sysnoise.backends.base import BackendContext
-
+def _context(config: DiffConfig, subject: DiffSubject, calibration: Any) -> BackendContext:
+    """The bench's context for this model; `variant_context` derives each side's from it."""
     return BackendContext(
         device=config.device,
         cache_dir=config.cache_dir / "artefacts",
-        model_id=variant_model_id(
-            subject.model_id, subject.reference.ceil_mode, subject.reference.upsample
-        ),
+        model_id=subject.model_id,
         calibration=None if calibration is None else calibration.batch,
         calibration_method=config.calibration_method,
     )
 
 
-def _backend(name: str, precision: str, context: Any) -> Any:
-    from sysnoise.backends import BACKENDS
-
-    return BACKENDS.get(name)(precision=precision, context=context)
-
-
-def _patched(model: Any, pipeline: Pipeline) -> Any:
-    import copy
-
-    from sysnoise.noises.model_patches import patch_model
-
-    return patch_model(copy.deepcopy(model), pipeline.ceil_mode, pipeline.upsample)
+def _backend(variant: Variant, context: BackendContext, noise: str) -> Backend:
+    """The variant's backend as the bench makes it; a clear error when it cannot run here."""
+    try:
+        return variant_backend(variant, context)
+    except Unavailable as exc:
+        raise SysnoiseError(
+            f"{noise} runs on {variant.backend} {variant.precision}, which cannot run here: "
+            f"{exc.reason}"
+        ) from None
 
 
-def _as_run(backend: Any, model: Any, batch: np.ndarray, inputs: PairedInputs) -> np.ndarray:
+def _example(inputs: PairedInputs) -> np.ndarray:
+    return np.zeros((1, *inputs.reference.shape[1:]), dtype=np.float32)
+
+
+def _as_run(backend: Backend, model: Any, batch: np.ndarray) -> np.ndarray:
     """Logits as the benchmark computes them: the backend, prepared as the engine does."""
-    example = np.zeros((1, *inputs.reference.shape[1:]), dtype=np.float32)
     with backend:
-        backend.prepare(model, example)
+        backend.prepare(model, np.zeros((1, *batch.shape[1:]), dtype=np.float32))
         return backend.infer(batch)
 
 

@@ -40,7 +40,11 @@ def torch_pair(
     reference = copy.deepcopy(model).to(device).eval()
     dtype = getattr(torch, _DTYPES[precision])
     noisy = copy.deepcopy(patched).to(device=device, dtype=dtype).eval()
-    memory_format = torch.channels_last if backend == "torch-channels-last" else None
+    from sysnoise.backends import BACKENDS
+
+    memory_format = BACKENDS.get(backend).memory_format
+    if memory_format == torch.contiguous_format:
+        memory_format = None
     if memory_format is not None:
         noisy = noisy.to(memory_format=memory_format)
 
