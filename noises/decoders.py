@@ -43,6 +43,7 @@ class Decoder:
     jpeg_only: bool = False
     availability: Callable[[], str | None] | None = None  # None: always available
     needs_gpu: bool = False  # decodes on a CUDA device: workers must be spawned, not forked
+    modules: tuple[str, ...] = ()  # what `decode` imports: preloaded once for worker processes
 
     def unavailable_reason(self) -> str | None:
         """Why this decoder cannot run here (missing GPU, side environment), or None."""
@@ -139,24 +140,28 @@ for _decoder in (
         "Pillow",
         "Pillow Image.open + convert('RGB') (libjpeg-turbo, accurate DCT); the reference",
         _decode_pil,
+        modules=("PIL.Image",),
     ),
     Decoder(
         "cv2",
         "OpenCV",
         "OpenCV imdecode (libjpeg-turbo), EXIF orientation ignored, BGR converted to RGB",
         _decode_cv2,
+        modules=("cv2",),
     ),
     Decoder(
         "torchvision",
         "torchvision",
         "torchvision.io.decode_image (libjpeg-turbo) in RGB mode",
         _decode_torchvision,
+        modules=("torch", "torchvision.io"),
     ),
     Decoder(
         "pyav",
         "FFmpeg (PyAV)",
         "FFmpeg's own JPEG decoder (mjpeg) through PyAV, converted to RGB by swscale",
         _decode_pyav,
+        modules=("av",),
     ),
     Decoder(
         "turbo-fastdct",
@@ -164,6 +169,7 @@ for _decoder in (
         "libjpeg-turbo with the fast integer IDCT (TJFLAG_FASTDCT), accurate chroma upsampling",
         partial(_decode_simplejpeg, fastdct=True, fastupsample=False),
         jpeg_only=True,
+        modules=("simplejpeg",),
     ),
     Decoder(
         "turbo-fastupsample",
@@ -171,6 +177,7 @@ for _decoder in (
         "libjpeg-turbo with nearest-neighbour chroma upsampling (TJFLAG_FASTUPSAMPLE)",
         partial(_decode_simplejpeg, fastdct=False, fastupsample=True),
         jpeg_only=True,
+        modules=("simplejpeg",),
     ),
     Decoder(
         "nvjpeg",
@@ -180,6 +187,7 @@ for _decoder in (
         jpeg_only=True,
         availability=_cuda_reason,
         needs_gpu=True,
+        modules=("torch", "torchvision.io"),
     ),
     Decoder(
         "pil-draft",
@@ -188,6 +196,7 @@ for _decoder in (
         "keeps both sides >= min_side (output ceil(side/scale)); other formats decode in full",
         _decode_pil_draft,
         uses_min_side=True,
+        modules=("PIL.Image",),
     ),
 ):
     DECODERS.add(_decoder.name, _decoder)

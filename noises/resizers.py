@@ -27,6 +27,7 @@ class Resizer:
     description: str
     resize: Callable[[np.ndarray, int, int], np.ndarray]
     availability: Callable[[], str | None] | None = None  # None: always available
+    modules: tuple[str, ...] = ()  # what `resize` imports: preloaded once for worker processes
 
     def unavailable_reason(self) -> str | None:
         """Why this resizer cannot run here (missing side environment), or None."""
@@ -64,6 +65,11 @@ def _resize_torch(
 
 
 _KERNELS = {"pil": _resize_pil, "cv2": _resize_cv2, "torch": _resize_torch}
+_MODULES = {
+    "pil": ("PIL.Image",),
+    "cv2": ("cv2",),
+    "torch": ("torch", "torchvision.transforms.v2.functional"),
+}
 
 # name, library, interpolation, antialias, library flag, description
 _TABLE: tuple[tuple[str, str, str, bool, dict[str, object], str], ...] = (
@@ -113,6 +119,7 @@ for _name, _library, _interpolation, _antialias, _options, _description in _TABL
             _antialias,
             _description,
             partial(_KERNELS[_library], **_options),
+            modules=_MODULES[_library],
         ),
     )
 

@@ -75,7 +75,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="evaluate on the stored variants of a set from `sysnoise imagenet-s generate`",
+        help="evaluate on the stored variants of a set from `sysnoise imagenet-s generate` "
+        "(with --suite: that suite's noises on the stored pixels)",
     )
     parser.set_defaults(run=run)
 

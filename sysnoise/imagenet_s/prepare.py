@@ -116,28 +116,25 @@ def prepare_all(tasks: Iterator[Task], pipelines: list[Pipeline], workers: int) 
         executor.shutdown(wait=True, cancel_futures=True)
 
 
+def _kernel_modules(pipelines: list[Pipeline]) -> list[str]:
+    """The modules the pipelines' decoders and resizers import, as their entries declare."""
+    from sysnoise.noises.decoders import DECODERS
+    from sysnoise.noises.resizers import RESIZERS
+
+    modules: list[str] = []
+    for pipeline in pipelines:
+        for entry in (DECODERS.get(pipeline.decoder), RESIZERS.get(pipeline.resizer)):
+            modules += [m for m in entry.modules if m not in modules]
+    return modules
+
+
 def _needs_torch(pipelines: list[Pipeline]) -> bool:
-    return any(p.resizer.startswith("torch") or p.decoder == "torchvision" for p in pipelines)
-
-
-# Modules the decoders and resizers import on first use, by name prefix.
-_MODULES = {
-    "pil": ["PIL.Image"],
-    "cv2": ["cv2"],
-    "pyav": ["av"],
-    "turbo": ["simplejpeg"],
-    "torch": ["torch", "torchvision.transforms.v2.functional"],
-    "torchvision": ["torch", "torchvision.io"],
-}
+    return "torch" in _kernel_modules(pipelines)
 
 
 def _preload(pipelines: list[Pipeline]) -> list[str]:
     modules = [__name__, "cv2"]
-    for pipeline in pipelines:
-        for name in (pipeline.decoder, pipeline.resizer):
-            prefix = name.split("-")[0]
-            modules += [m for m in _MODULES.get(prefix, []) if m not in modules]
-    return modules
+    return modules + [m for m in _kernel_modules(pipelines) if m not in modules]
 
 
 def _context(pipelines: list[Pipeline]) -> multiprocessing.context.BaseContext:
