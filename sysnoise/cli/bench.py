@@ -11,7 +11,8 @@ from sysnoise.config import BenchConfig, default_cache_dir
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register `bench` and its options."""
+    """Register `bench` and its options; every default is `BenchConfig`'s."""
+    defaults = BenchConfig()
     parser = commands.add_parser(
         "bench",
         help="evaluate a model under a noise suite",
@@ -19,8 +20,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--model",
-        default="mobilenet_v2",
-        help="torchvision model, optionally ARCH:WEIGHTS_TAG (default mobilenet_v2)",
+        default=defaults.model,
+        help=f"torchvision model, optionally ARCH:WEIGHTS_TAG (default {defaults.model})",
     )
     parser.add_argument(
         "--data",
@@ -34,14 +35,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="labels file for a flat folder (LOC_val_solution.csv or labels.txt)",
     )
-    parser.add_argument("--suite", default="imagenet-s", help="noise suite (sysnoise list suites)")
+    parser.add_argument(
+        "--suite",
+        default=defaults.suite,
+        help=f"noise suite (sysnoise list suites; default {defaults.suite})",
+    )
     parser.add_argument("--limit", type=positive, default=None, help="first N images only")
-    parser.add_argument("--batch", type=positive, default=32, help="forward batch size")
+    parser.add_argument(
+        "--batch",
+        type=positive,
+        default=defaults.batch_size,
+        help=f"forward batch size (default {defaults.batch_size})",
+    )
     parser.add_argument(
         "--workers",
         type=non_negative,
-        default=0,
-        help="decoding worker processes (0: in the main process)",
+        default=defaults.workers,
+        help=f"decoding worker processes (default {defaults.workers}: in the main process)",
     )
     parser.add_argument(
         "--weights",
@@ -49,7 +59,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="checkpoint file to use instead of torchvision's cache",
     )
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument(
+        "--device", default=defaults.device, help=f"cpu, cuda or auto (default {defaults.device})"
+    )
     parser.add_argument(
         "--calibration",
         type=positive,
@@ -58,16 +70,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--calibration-method",
-        default="minmax",
+        default=defaults.calibration_method,
         choices=CALIBRATION_METHODS,
-        help="INT8 calibration method (onnxruntime.quantization; default minmax)",
+        help=f"INT8 calibration method (default {defaults.calibration_method})",
     )
-    parser.add_argument("--out", type=Path, default=Path("results"), help="results folder")
+    parser.add_argument(
+        "--out", type=Path, default=defaults.out_dir, help=f"results folder ({defaults.out_dir})"
+    )
     parser.add_argument(
         "--cache-dir",
         type=Path,
         default=None,
-        help=f"prediction cache and sample files (default {default_cache_dir()})",
+        help=f"prediction cache and sample files (default {defaults.cache_dir})",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
