@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import weakref
@@ -36,7 +37,6 @@ from sysnoise.noises.resizers import RESIZERS, Resizer
 WORKER_SCRIPT = Path(sideenv_worker.__file__).resolve()
 PILLOW_SIMD_PYTHON_VARIABLE = "SYSNOISE_PILLOW_SIMD_PYTHON"
 SIDE_ENVS_VARIABLE = "SYSNOISE_SIDE_ENVS"
-_REPOSITORY = Path(__file__).resolve().parent.parent
 _STDERR_TAIL = 2000
 
 
@@ -307,11 +307,12 @@ def register_environment(environment: SideEnvironment, prefix: str, kind: str) -
 
 
 def pillow_simd_python() -> Path:
-    """The Pillow-SIMD interpreter: $SYSNOISE_PILLOW_SIMD_PYTHON, else .venv-pillow-simd here."""
+    """The Pillow-SIMD interpreter: $SYSNOISE_PILLOW_SIMD_PYTHON, else the .venv-pillow-simd
+    beside this environment (where `make pillow-simd-env` puts it next to `.venv`)."""
     configured = os.environ.get(PILLOW_SIMD_PYTHON_VARIABLE)
     if configured:
         return Path(configured).expanduser()
-    return _REPOSITORY / ".venv-pillow-simd" / "bin" / "python"
+    return Path(sys.prefix).parent / ".venv-pillow-simd" / "bin" / "python"
 
 
 def _pillow_simd() -> SideEnvironment:

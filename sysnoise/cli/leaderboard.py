@@ -25,22 +25,27 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def add_entries_option(parser: argparse.ArgumentParser) -> None:
     """The `--entries DIR` option shared by the leaderboard commands."""
-    from sysnoise.leaderboard.store import DEFAULT_ENTRIES_DIR
+    from sysnoise.leaderboard.location import ENTRIES_VARIABLE, default_entries_dir
 
     parser.add_argument(
         "--entries",
         type=Path,
-        default=DEFAULT_ENTRIES_DIR,
-        help="entries folder (default: leaderboard/entries)",
+        default=None,
+        help=f"entries folder (default ${ENTRIES_VARIABLE}, else {default_entries_dir()}; the "
+        "board also shows the entries sysnoise ships)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the valid entries (reporting invalid ones on stderr) and build or show the board."""
-    from sysnoise.leaderboard.store import load_entries
+    from sysnoise.leaderboard.location import board_dirs
+    from sysnoise.leaderboard.store import content_hash, load_entries
 
     problems: list[str] = []
-    entries = load_entries(args.entries, problems)
+    entries = []
+    for folder in board_dirs(args.entries):
+        entries += load_entries(folder, problems)
+    entries = list({content_hash(entry): entry for entry in entries}.values())
     for problem in problems:
         print(f"sysnoise: skipped {problem}", file=sys.stderr)
     if args.action == "build":

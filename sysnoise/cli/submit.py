@@ -29,6 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate and store the file; say whether it was new."""
+    from sysnoise.leaderboard.location import default_entries_dir
     from sysnoise.leaderboard.store import submit
 
     path, created = submit(
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
         paper=args.paper,
         notes=args.notes,
-        entries_dir=args.entries,
+        entries_dir=args.entries or default_entries_dir(),
     )
     print(f"added {path}" if created else f"already on the board: {path}")
     return 0
