@@ -19,6 +19,14 @@ DEVICES = ("cpu", "cuda", "auto")  # and "cuda:N" for one GPU of several
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 
+def check_calibration_method(method: str) -> str:
+    """`method` if it is an INT8 calibration method; else a SysnoiseError naming the valid ones."""
+    if method not in CALIBRATION_METHODS:
+        valid = ", ".join(CALIBRATION_METHODS)
+        raise SysnoiseError(f"unknown calibration method {method!r}; valid methods: {valid}")
+    return method
+
+
 class BackendUnavailable(Unavailable):
     """This backend cannot run on this machine; the message says why."""
 
@@ -38,11 +46,7 @@ class BackendContext:
             raise SysnoiseError(
                 f"unknown device {self.device!r}; valid devices: {', '.join(DEVICES)}, cuda:N"
             )
-        if self.calibration_method not in CALIBRATION_METHODS:
-            raise SysnoiseError(
-                f"unknown calibration method {self.calibration_method!r}; "
-                f"valid methods: {', '.join(CALIBRATION_METHODS)}"
-            )
+        check_calibration_method(self.calibration_method)
 
 
 class Backend(ABC):

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from sysnoise.backends.base import CALIBRATION_METHODS
+from sysnoise.backends.base import check_calibration_method
 from sysnoise.errors import SysnoiseError
 from sysnoise.fileio import atomic_write
 
@@ -125,9 +125,7 @@ def qdq_facts(metadata: dict[str, str]) -> dict[str, Any]:
 
 
 def _check_calibration(calibration: np.ndarray | None, method: str) -> np.ndarray:
-    if method not in CALIBRATION_METHODS:
-        valid = ", ".join(CALIBRATION_METHODS)
-        raise SysnoiseError(f"unknown calibration method {method!r}; valid methods: {valid}")
+    check_calibration_method(method)
     if calibration is None or len(calibration) == 0:
         raise SysnoiseError("int8 needs calibration images; the calibration batch is empty")
     return np.ascontiguousarray(calibration, dtype=np.float32)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sysnoise.backends.base import CALIBRATION_METHODS
+from sysnoise.backends.base import check_calibration_method
 from sysnoise.datasets import UNLABELLED, Dataset, ImageRecord
 from sysnoise.errors import SysnoiseError
 from sysnoise.pipeline import Pipeline
@@ -61,10 +61,7 @@ def split_calibration(
 
     `reference_crop` gives an image's reference model input (default: its file decoded under
     `reference`); it raises OSError or PreprocessError for an image it cannot give."""
-    if method not in CALIBRATION_METHODS:
-        raise SysnoiseError(
-            f"unknown calibration method {method!r}; valid: {', '.join(CALIBRATION_METHODS)}"
-        )
+    check_calibration_method(method)
     size = default_size(len(dataset.records)) if size is None else size
     if size >= len(dataset.records):
         raise SysnoiseError(
