@@ -4,15 +4,21 @@ variants, calibration and workers, and the same numbers as decoding the files on
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pytest
 
 from sysnoise import bench, weights
 from sysnoise.config import BenchConfig
+from sysnoise.imagenet_s.dataset import StoredSet
 from sysnoise.imagenet_s.evaluate import run_stored_bench
 from sysnoise.imagenet_s.generate import GenerateConfig, generate
+from sysnoise.imagenet_s.plan import plan_stored
 from sysnoise.imagenet_s.prepare import error_text
+from sysnoise.imagenet_s.source import StoredSource
 from sysnoise.noises.suites import SUITES, Noise, Suite
+from sysnoise.pipeline import Pipeline
+from sysnoise.store import PredictionStore
 
 import images
 from registry_guard import restored_registries
@@ -88,3 +94,16 @@ def test_a_suite_on_stored_crops_equals_decoding_on_the_fly(setup):
     (not_stored,) = stored["not_evaluated"]
     assert not_stored["noise"] == "colour=yuv420" and not_stored["status"] == "unavailable"
     assert "holds no variant with its pixels" in not_stored["reason"]
+
+
+def test_the_stored_source_pickles_for_spawned_workers(setup):
+    stored = StoredSet(setup / "set")
+    source = StoredSource(stored, plan_stored(stored, Pipeline()))
+    clone = pickle.loads(pickle.dumps(source))
+    store = PredictionStore(setup / "pickle.sqlite", "tiny")
+    pipelines = {Pipeline().key: Pipeline()}
+    try:
+        work, again = source.prepare(0, pipelines, store), clone.prepare(0, pipelines, store)
+    finally:
+        store.close()
+    assert work.image_hash == again.image_hash and work.inputs == again.inputs

@@ -3,6 +3,8 @@ dropped or reported not applicable, and the engine runs each variant on its own 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -11,13 +13,11 @@ from sysnoise import bench
 from sysnoise.backends import BACKENDS
 from sysnoise.backends.base import BackendContext
 from sysnoise.backends.torch_eager import TorchEagerBackend
-from sysnoise.config import BenchConfig
-from sysnoise.engine import EngineOptions, evaluate
+from sysnoise.cli import main
+from sysnoise.engine import EngineOptions
 from sysnoise.leaderboard.validate import validate
 from sysnoise.noises.suites import SUITES, Noise, Suite
 from sysnoise.pipeline import Pipeline
-from sysnoise.report import format_report
-from sysnoise.store import PredictionStore
 from sysnoise.variants import ModelVariants
 
 import images
@@ -97,56 +97,30 @@ def test_a_bug_in_a_backend_is_a_failure_not_unavailability(tmp_path, buggy_back
 
 
 def test_a_failed_noise_is_reported_and_refused_by_the_leaderboard(
-    tmp_path, buggy_backend, monkeypatch
+    tmp_path, buggy_backend, monkeypatch, capsys
 ):
     noises = [
         Noise("backend=buggy", {"backend": "buggy"}),
         Noise("decoder=cv2", {"decoder": "cv2"}),
     ]
     SUITES.add("with-a-bug", Suite("with-a-bug", "a suite with a buggy backend", lambda: noises))
-    monkeypatch.setattr(
-        bench, "load_model", lambda spec, weights=None: (tiny_classifier(), "0" * 64)
-    )
+    model = tiny_classifier()
+    monkeypatch.setattr(bench, "load_model", lambda spec, weights=None: (model, "0" * 64))
     files = {"a.jpg": images.china_jpeg(), "b.jpg": images.baseline_420()}
     write_dataset(tmp_path / "data", files)
-    config = BenchConfig(
-        suite="with-a-bug",
-        data=tmp_path / "data",
-        out_dir=tmp_path / "out",
-        cache_dir=tmp_path / "cache",
-        progress=False,
-        device="cpu",
-    )
+    args = ["bench", "--suite", "with-a-bug", "--data", str(tmp_path / "data"), "--device", "cpu"]
+    args += ["--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
     try:
-        document = bench.run_bench(config).document
+        assert main([*args, "--no-progress"]) == 1
+        [path] = (tmp_path / "out").glob("*.json")
+        document = json.loads(path.read_text())
         problems = validate(document)
     finally:
         del SUITES._entries["with-a-bug"]
+    printed = capsys.readouterr()
     (failed,) = document["not_evaluated"]
     assert failed["status"] == "failed" and "TypeError" in failed["reason"]
     assert [row["noise"] for row in document["rows"]] == ["decoder=cv2"]
-    assert "failed" in format_report(document)
+    assert "failed" in printed.out and "TypeError" in printed.out  # the report's table
+    assert "1 noise(s) failed with an error (backend=buggy)" in printed.err
     assert any("backend=buggy failed" in p and "TypeError" in p for p in problems), problems
-
-
-def test_engine_runs_each_variant_on_its_own_forward_passes(tmp_path):
-    files = {"a.jpg": images.china_jpeg(), "b.jpg": images.baseline_420()}
-    dataset = write_dataset(tmp_path / "data", files)
-    bf16 = REFERENCE.with_changes(precision="bf16")
-    pooled = REFERENCE.with_changes(ceil_mode="flipped")
-    cv2 = REFERENCE.with_changes(decoder="cv2")
-    variants = _variants(pooled_classifier(), tmp_path)
-    pipelines = [REFERENCE, cv2, bf16, pooled]
-    assert variants.prepare(pipelines) == {}
-    store = PredictionStore(tmp_path / "cache.sqlite", "pooled")
-    try:
-        result = evaluate(dataset, pipelines, variants, store, OPTIONS)
-        # cv2 decodes these JPEGs as Pillow does: it shares the reference's forward passes.
-        assert result.forwards == 2 * 3
-        np.testing.assert_array_equal(result.top5[cv2.key], result.top5[REFERENCE.key])
-        assert (result.max_abs_diff[bf16.key] == 0).all()  # same pixels, another precision
-        again = evaluate(dataset, pipelines, variants, store, OPTIONS)
-        assert again.forwards == 0 and again.cached == 2 * 4
-    finally:
-        store.close()
-        variants.close()

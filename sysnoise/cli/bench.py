@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sysnoise.backends.base import CALIBRATION_METHODS
@@ -124,4 +125,12 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_bench(config)
     print(format_report(outcome.document))
     print(f"\nwrote {outcome.json_path} (+ .csv, .predictions.csv.gz)")
+    failed = [s["noise"] for s in outcome.document["not_evaluated"] if s["status"] == "failed"]
+    if failed:
+        print(
+            f"sysnoise: {len(failed)} noise(s) failed with an error ({', '.join(failed)}): see "
+            "the report; the leaderboard refuses this result until they run",
+            file=sys.stderr,
+        )
+        return 1
     return 0

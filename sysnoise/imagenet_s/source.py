@@ -9,7 +9,7 @@ import numpy as np
 from sysnoise.datasets import Dataset, ImageRecord
 from sysnoise.engine import Work
 from sysnoise.errors import SysnoiseError
-from sysnoise.imagenet_s.dataset import StoredSet
+from sysnoise.imagenet_s.dataset import StoredSet, StoredVariant
 from sysnoise.imagenet_s.plan import StoredPlan
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import PreprocessError
@@ -25,7 +25,8 @@ class StoredSource:
 
     def __init__(self, stored: StoredSet, plan: StoredPlan, dataset: Dataset | None = None) -> None:
         self.stored = stored
-        self.plan = plan
+        self.reference = plan.reference
+        self.variants = plan.variants  # not the plan: its suite need not pickle for workers
         dataset = dataset if dataset is not None else stored_dataset(stored)
         self.records = dataset.records
         self._rows = {image_id: row for row, image_id in enumerate(stored.image_ids)}
@@ -33,11 +34,11 @@ class StoredSource:
             self.indices = [self._rows[r.image_id] for r in self.records]
         except KeyError as exc:
             raise SysnoiseError(f"{stored.root} holds no image {exc.args[0]!r}") from None
-        self._reference_sha = plan.variant(plan.reference).sha256[:16]
+        self._reference_sha = self._variant(plan.reference).sha256[:16]
 
     def store_key(self, pipeline: Pipeline, key: str) -> str:
         # keyed by the stored files too: a regenerated variant must not reuse old predictions
-        return f"{key}@{self.plan.variant(pipeline).sha256[:16]}/{self._reference_sha}"
+        return f"{key}@{self._variant(pipeline).sha256[:16]}/{self._reference_sha}"
 
     def needs_spawn(self, pipelines: list[Pipeline]) -> bool:
         return False  # the crops are read from disk: no GPU in the workers
@@ -45,13 +46,13 @@ class StoredSource:
     def prepare(self, index: int, pipelines: dict[str, Pipeline], store: PredictionStore) -> Work:
         row = self.indices[index]
         image_hash = self.stored.source_sha256[row]
-        variants = {key: self.plan.variant(p) for key, p in pipelines.items()}
+        variants = {key: self._variant(p) for key, p in pipelines.items()}
         if image_hash is None:  # unreadable when the set was generated: failed everywhere
             errors = {key: v.failures.get(row, "unreadable") for key, v in variants.items()}
             return Work(index, None, {}, {}, {}, errors)
         cached = store.lookup(image_hash, list(pipelines))
         work = Work(index, image_hash, cached, {}, {}, {})
-        reference = self.plan.variant(self.plan.reference)
+        reference = self._variant(self.reference)
         reference_crop = None
         if row not in reference.failures:
             reference_crop = np.asarray(self.stored.array(reference.name)[row])
@@ -68,11 +69,15 @@ class StoredSource:
 
     def reference_crop(self, record: ImageRecord) -> np.ndarray:
         """The reference's stored crop of one image (for INT8 calibration)."""
-        reference = self.plan.variant(self.plan.reference)
+        reference = self._variant(self.reference)
         row = self._rows[record.image_id]
         if row in reference.failures:
             raise PreprocessError(reference.failures[row])
         return np.array(self.stored.array(reference.name)[row])
+
+
+    def _variant(self, pipeline: Pipeline) -> StoredVariant:
+        return self.variants[pipeline.pixel_fields]
 
 
 def stored_dataset(stored: StoredSet) -> Dataset:
