@@ -41,7 +41,7 @@ OUTPUT_NAME = "logits"
 EXPORT_DTYPES = ("fp32", "fp16")
 
 
-def model_fingerprint(model: torch.nn.Module) -> str:
+def module_fingerprint(model: torch.nn.Module) -> str:
     """A hash of the module tree and every parameter and buffer: a fallback model id.
 
     It cannot see code changes that leave the module tree alone (a patched `forward`), which is
@@ -140,7 +140,7 @@ def cached_onnx(
 def _file_name(model: torch.nn.Module, example: np.ndarray, model_id: str, dtype: str) -> str:
     import torch
 
-    model_id = model_id or model_fingerprint(model)
+    model_id = model_id or module_fingerprint(model)
     key = {
         "model": model_id,
         "input": list(example.shape[1:]),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from sysnoise.config import BenchConfig
 from sysnoise.datasets import Dataset, ImageRecord, load_folder, sample_dataset
 from sysnoise.engine import EngineOptions, Evaluation, FileSource, ImageSource, evaluate
 from sysnoise.errors import SysnoiseError
+from sysnoise.hashing import model_fingerprint
 from sysnoise.noises.suites import SUITES, Noise, Suite
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import pixel_side_unavailable
@@ -50,11 +50,6 @@ def load_dataset(config: BenchConfig) -> Dataset:
     else:
         dataset = load_folder(config.data, config.labels)
     return dataset.limit(config.limit)
-
-
-def model_fingerprint(arch: str, weights_sha256: str, backend: str) -> str:
-    """What identifies a model's predictions: architecture, exact weights, backend."""
-    return hashlib.sha256(f"{arch}\n{weights_sha256}\n{backend}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

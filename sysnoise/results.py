@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from sysnoise.datasets import Dataset
 from sysnoise.engine import Evaluation
 from sysnoise.environment import environment, tool_info
 from sysnoise.fileio import atomic_write
+from sysnoise.hashing import dataset_fingerprint
 from sysnoise.metrics import category_summary, noise_metrics, psnr, topk_accuracy
 from sysnoise.noises.suites import Noise, Suite
 from sysnoise.pipeline import Pipeline, model_side_label
@@ -50,16 +50,6 @@ class RunInputs:
     backends: dict[str, dict[str, Any]] = field(default_factory=dict)  # variant label -> facts
     calibration: dict[str, Any] | None = None
     model_sides: dict[str, str] = field(default_factory=dict)  # pipeline key -> effective label
-
-
-def dataset_fingerprint(evaluation: Evaluation) -> str:
-    """sha256 over every image's id, content hash and label."""
-    digest = hashlib.sha256()
-    for image_id, image_hash, label in zip(
-        evaluation.image_ids, evaluation.image_hashes, evaluation.labels.tolist(), strict=True
-    ):
-        digest.update(f"{image_id}\t{image_hash or 'unreadable'}\t{label}\n".encode())
-    return digest.hexdigest()
 
 
 def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
@@ -108,7 +98,9 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
             "description": run.dataset.description,
             "n_images": n_images,
             "n_labelled": int((labels >= 0).sum()),
-            "fingerprint": dataset_fingerprint(evaluation),
+            "fingerprint": dataset_fingerprint(
+                evaluation.image_ids, evaluation.image_hashes, evaluation.labels.tolist()
+            ),
         },
         "suite": {
             "name": run.suite.name,

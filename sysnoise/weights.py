@@ -8,7 +8,6 @@ and copied into that cache so torchvision's loader finds it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from sysnoise.assets import package_dir
 from sysnoise.errors import SysnoiseError
 from sysnoise.fileio import atomic_write
+from sysnoise.hashing import sha256_file
 from sysnoise.zoo import ModelSpec
 
 
@@ -46,15 +46,6 @@ def torch_cache_path(spec: ModelSpec) -> Path:
     import torch.hub
 
     return Path(torch.hub.get_dir()) / "checkpoints" / spec.weights_filename
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def locate_weights(spec: ModelSpec, weights_file: Path | None = None) -> Path:

@@ -32,9 +32,10 @@ class DiffSubject:
 
 def run_diff(config: DiffConfig) -> DiffReport:
     """Load the model and the images the config names and compare its noise layer by layer."""
-    from sysnoise.bench import model_fingerprint, reference_backend_label
+    from sysnoise.bench import reference_backend_label
     from sysnoise.datasets import load_folder, sample_dataset
     from sysnoise.diff.noise_lookup import find_noise
+    from sysnoise.hashing import model_fingerprint
     from sysnoise.weights import load_model
     from sysnoise.zoo import resolve_model
 

@@ -14,7 +14,6 @@ A variant's file name is its name with "/" written as "__" (``pil/cv2-area`` ->
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ import numpy as np
 
 from sysnoise.errors import SysnoiseError
 from sysnoise.fileio import atomic_write_text
+from sysnoise.hashing import sha256_file  # noqa: F401 (generate and verify hash through layout)
 
 FORMAT = "sysnoise-imagenet-s"
 FORMAT_VERSION = 1
@@ -33,7 +33,6 @@ CHECKSUMS = "SHA256SUMS"
 VARIANTS_DIR = "variants"
 PROGRESS_DIR = "progress"
 _NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_HASH_BLOCK = 8 << 20
 
 
 def variant_stem(name: str) -> str:
@@ -67,15 +66,6 @@ def sources_path(root: Path) -> Path:
 def run_record_path(root: Path) -> Path:
     """The images and library versions a generation began with (checked when it resumes)."""
     return root / PROGRESS_DIR / "run.json"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in blocks (hashlib releases the GIL: threads hash in parallel)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_json(path: Path, document: Any) -> None:

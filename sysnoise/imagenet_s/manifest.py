@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +10,8 @@ import numpy as np
 
 from sysnoise.datasets import Dataset
 from sysnoise.fileio import atomic_write_text
+from sysnoise.hashing import dataset_fingerprint
 from sysnoise.imagenet_s import layout
-
-
-def dataset_fingerprint(image_ids: list[str], hashes: list[str | None], labels: list[int]) -> str:
-    """sha256 over each image's id, content hash and label: a bench result's dataset fingerprint."""
-    digest = hashlib.sha256()
-    for image_id, image_hash, label in zip(image_ids, hashes, labels, strict=True):
-        digest.update(f"{image_id}\t{image_hash or 'unreadable'}\t{label}\n".encode())
-    return digest.hexdigest()
 
 
 def write_manifest(
