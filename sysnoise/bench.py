@@ -140,9 +140,8 @@ def evaluate_model(
         model_sides={key: variant.label for key, variant in model_sides.items()},
     )
     document = {**build_result(run, evaluation), **images.extra}
-    json_path = write_result(
-        document, predictions_frame(run, evaluation), config.out_dir, result_stem(run)
-    )
+    stem = result_stem(run, document["created"])
+    json_path = write_result(document, predictions_frame(run, evaluation), config.out_dir, stem)
     return BenchOutcome(document, json_path, evaluation)
 
 

@@ -200,10 +200,10 @@ def predictions_frame(run: RunInputs, evaluation: Evaluation) -> Any:
     return pd.DataFrame(columns)
 
 
-def result_stem(run: RunInputs) -> str:
-    """``<model>-<suite>-<date>``, safe as a file name."""
+def result_stem(run: RunInputs, created: str) -> str:
+    """``<model>-<suite>-<date>``, safe as a file name; the date is the document's (UTC)."""
     model = "".join(c if c.isalnum() or c in "-_." else "_" for c in run.spec.name)
-    return f"{model}-{run.suite.name}-{dt.date.today().isoformat()}"
+    return f"{model}-{run.suite.name}-{created[:10]}"
 
 
 def write_result(document: dict[str, Any], predictions: Any, out_dir: Path, stem: str) -> Path:

@@ -52,13 +52,14 @@ class StoredSource:
             return Work(index, None, {}, {}, {}, errors)
         cached = store.lookup(image_hash, list(pipelines))
         work = Work(index, image_hash, cached, {}, {}, {})
+        missing = {k: p for k, p in pipelines.items() if k not in cached}
+        if not missing:
+            return work
         reference = self._variant(self.reference)
         reference_crop = None
         if row not in reference.failures:
             reference_crop = np.asarray(self.stored.array(reference.name)[row])
-        for key, pipeline in pipelines.items():
-            if key in cached:
-                continue
+        for key, pipeline in missing.items():
             variant = variants[key]
             if row in variant.failures:
                 work.errors[key] = variant.failures[row]
@@ -74,7 +75,6 @@ class StoredSource:
         if row in reference.failures:
             raise PreprocessError(reference.failures[row])
         return np.array(self.stored.array(reference.name)[row])
-
 
     def _variant(self, pipeline: Pipeline) -> StoredVariant:
         return self.variants[pipeline.pixel_fields]
