@@ -24,7 +24,6 @@ from sysnoise.backends.base import (
 )
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-_DEVICE_NAMES = ("cpu", "cuda", "auto")
 
 
 class TorchEagerBackend(Backend):
@@ -43,9 +42,6 @@ class TorchEagerBackend(Backend):
         *,
         device: str | None = None,
     ) -> None:
-        if precision in _DEVICE_NAMES or precision.startswith("cuda:"):
-            # The signature before precisions existed: TorchEagerBackend("cpu").
-            device, precision = precision, "fp32"
         super().__init__(precision, context, device=device)
         self.device_name = self.context.device
         self._model: Any = None

@@ -190,8 +190,7 @@ def _row_problems(row: Any, path: str) -> list[str]:
 def _reference_pipeline(document: dict) -> Any:
     from sysnoise.pipeline import Pipeline
 
-    fields = document["reference_pipeline"]
-    return Pipeline(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    return Pipeline.from_dict(document["reference_pipeline"])
 
 
 def _suite_problems(document: dict) -> list[str]:

@@ -15,15 +15,9 @@ from sysnoise.errors import SysnoiseError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_PROTOCOLS = ("shorter", "squash")
-# Fields added after the first release: left out of `key` while at their default, so predictions
-# cached before they existed stay valid.
-_LATER_FIELDS = {
-    "colour": "rgb",
-    "ceil_mode": "model",
-    "upsample": "model",
-    "backend": "torch",
-    "precision": "fp32",
-}
+# Part of every `key`: bumped when the fields or their meaning change, so that predictions cached
+# under another version are never taken for this one's.
+KEY_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -76,6 +70,19 @@ class Pipeline:
             k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
         }
 
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> Pipeline:
+        """A Pipeline from its `to_dict()` form (lists back to tuples); unknown fields are an
+        error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise SysnoiseError(
+                f"pipeline fields {unknown} are unknown to this sysnoise (valid: {sorted(known)}); "
+                "upgrade sysnoise"
+            )
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
     @property
     def pixel_fields(self) -> tuple:
         """The fields that decide the uint8 model input (everything before normalisation)."""
@@ -95,13 +102,8 @@ class Pipeline:
 
     @property
     def key(self) -> str:
-        """Stable short hash of every field, used as a cache key."""
-        fields = {
-            name: value
-            for name, value in self.to_dict().items()
-            if _LATER_FIELDS.get(name, object()) != value
-        }
-        text = json.dumps(fields, sort_keys=True)
+        """Stable short hash of every field (and `KEY_VERSION`), used as a cache key."""
+        text = json.dumps({**self.to_dict(), "key_version": KEY_VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -25,7 +25,7 @@ def test_cuda_fp32_matches_the_cpu_reference_on_the_sample_set():
     records = sample_dataset(default_cache_dir()).records
     crops = np.stack([model_input(r.path.read_bytes(), spec.reference) for r in records])
     batch = normalise(crops, spec.reference)
-    cpu, cuda = TorchEagerBackend("cpu"), TorchEagerBackend("cuda")
+    cpu, cuda = TorchEagerBackend(device="cpu"), TorchEagerBackend(device="cuda")
     cpu.prepare(model)
     cpu_logits = cpu.infer(batch)
     cuda.prepare(model)

@@ -11,7 +11,6 @@ import numpy as np
 
 from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s import layout
-from sysnoise.imagenet_s.variants import pipeline_from_dict
 from sysnoise.pipeline import Pipeline
 
 
@@ -92,7 +91,7 @@ class StoredSet:
         sidecar = layout.read_json(self.root / entry["failures_file"])
         return StoredVariant(
             name=entry["name"],
-            pipeline=pipeline_from_dict(entry["pipeline"]),
+            pipeline=Pipeline.from_dict(entry["pipeline"]),
             path=self.root / entry["file"],
             shape=tuple(entry["shape"]),
             sha256=entry["sha256"],

@@ -100,13 +100,3 @@ def parse_variants(spec: str, base: Pipeline) -> list[Variant]:
         Variant(f"{decoder}/{resizer}", base.with_changes(decoder=decoder, resizer=resizer))
         for decoder, resizer in pairs
     ]
-
-
-def pipeline_from_dict(fields: dict) -> Pipeline:
-    """A Pipeline from its `to_dict()` form (lists back to tuples); unknown fields are an error."""
-    try:
-        return Pipeline(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
-    except TypeError as exc:
-        raise SysnoiseError(
-            f"pipeline {fields} has fields this sysnoise does not know ({exc}); upgrade sysnoise"
-        ) from None
