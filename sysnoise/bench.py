@@ -149,7 +149,7 @@ def reference_backend_label(device: str) -> str:
     """The reference backend as the model fingerprint names it: torch FP32 on the CPU or GPU."""
     import torch
 
-    on_gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     return "torch-fp32-cuda" if on_gpu else "torch-fp32"
 
 

@@ -124,3 +124,8 @@ def test_a_failed_noise_is_reported_and_refused_by_the_leaderboard(
     assert "failed" in printed.out and "TypeError" in printed.out  # the report's table
     assert "1 noise(s) failed with an error (backend=buggy)" in printed.err
     assert any("backend=buggy failed" in p and "TypeError" in p for p in problems), problems
+
+
+def test_the_reference_backend_label_names_any_cuda_device():
+    assert bench.reference_backend_label("cuda:1") == "torch-fp32-cuda"
+    assert bench.reference_backend_label("cpu") == "torch-fp32"
