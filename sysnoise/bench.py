@@ -63,6 +63,8 @@ class RunImages:
     skipped: list[SkippedNoise] = field(default_factory=list)
     source: Callable[[Dataset], ImageSource] = FileSource
     reference_crop: Callable[[ImageRecord], np.ndarray] | None = None  # None: decode the file
+    # why a pipeline's pixels cannot be made here; stored pixels need no decoder
+    pixels_unavailable: Callable[[Pipeline], str | None] = pixel_side_unavailable
     extra: dict[str, Any] = field(default_factory=dict)  # added to the results document
 
 
@@ -117,7 +119,7 @@ def evaluate_model(
             if error is not None:  # a failure of the reference stops the run with its traceback
                 raise error
             raise SysnoiseError(f"the reference cannot run: {not_prepared[reference.key].reason}")
-        evaluated, skipped = _triage(noises, reference, variants)
+        evaluated, skipped = _triage(noises, reference, variants, images.pixels_unavailable)
         pipelines = list(dict.fromkeys([reference, *(p for _, p in evaluated)]))
         evaluation = evaluate(images.source(dataset), pipelines, variants, store, options)
         model_sides = {p.key: variants.variant(p) for p in pipelines}
@@ -154,14 +156,17 @@ def reference_backend_label(device: str) -> str:
 
 
 def _triage(
-    noises: list[tuple[Noise, Pipeline]], reference: Pipeline, variants: ModelVariants
+    noises: list[tuple[Noise, Pipeline]],
+    reference: Pipeline,
+    variants: ModelVariants,
+    pixels_unavailable: Callable[[Pipeline], str | None],
 ) -> tuple[list[tuple[Noise, Pipeline]], list[SkippedNoise]]:
     """Split the suite into noises to evaluate and noises that are not applicable to this model,
     cannot run on this machine, or failed to prepare (each with its reason or error)."""
     skipped = []
     candidates = []
     for noise, pipeline in noises:
-        reason = pixel_side_unavailable(pipeline)
+        reason = pixels_unavailable(pipeline)
         if reason is not None:
             skipped.append(SkippedNoise(noise, "unavailable", reason))
             continue

@@ -16,6 +16,7 @@ from sysnoise.imagenet_s.generate import GenerateConfig, generate
 from sysnoise.imagenet_s.plan import plan_stored
 from sysnoise.imagenet_s.prepare import error_text
 from sysnoise.imagenet_s.source import StoredSource
+from sysnoise.noises import decoders
 from sysnoise.noises.suites import SUITES, Noise, Suite
 from sysnoise.pipeline import Pipeline
 from sysnoise.store import PredictionStore
@@ -107,3 +108,14 @@ def test_the_stored_source_pickles_for_spawned_workers(setup):
     finally:
         store.close()
     assert work.image_hash == again.image_hash and work.inputs == again.inputs
+
+
+def test_stored_pixels_need_no_decoder_here(setup):
+    with restored_registries():
+        cv2 = decoders.DECODERS.get("cv2")
+        gone = dataclasses.replace(cv2, availability=lambda: "not installed here")
+        decoders.DECODERS._entries["cv2"] = gone
+        config = _config(setup, "no-cv2", suite=BenchConfig().suite, calibration_size=None)
+        document = run_stored_bench(config, setup / "set").document
+    assert [row["noise"] for row in document["rows"]] == ["cv2/cv2-area"]
+    assert document["not_evaluated"] == []

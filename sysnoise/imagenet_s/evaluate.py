@@ -33,6 +33,11 @@ def set_summary(stored: StoredSet) -> dict[str, Any]:
     }
 
 
+def _stored_pixels(pipeline: Any) -> None:
+    """Stored pixels need no decoder or resizer on this machine."""
+    return None
+
+
 def run_stored_bench(config: BenchConfig, root: Path, variants: list[str] | None = None) -> Any:
     """`sysnoise bench --imagenet-s DIR`: evaluate, write and return the result (a BenchOutcome).
 
@@ -62,5 +67,6 @@ def run_stored_bench(config: BenchConfig, root: Path, variants: list[str] | None
         source=lambda scored: StoredSource(stored, plan, scored),
         reference_crop=StoredSource(stored, plan, dataset).reference_crop,
         extra={"imagenet_s": set_summary(stored)},
+        pixels_unavailable=_stored_pixels,
     )
     return evaluate_model(config, spec, model, weights_sha256, images, started)
