@@ -12,7 +12,10 @@ from sysnoise.config import default_cache_dir
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register `diff` and its options."""
+    """Register `diff` and its options; every default is `DiffConfig`'s."""
+    from sysnoise.diff.config import DiffConfig
+
+    defaults = DiffConfig()
     parser = commands.add_parser(
         "diff",
         help="compare a model's activations under the reference and a noisy pipeline",
@@ -22,7 +25,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "model", nargs="?", default="mobilenet_v2", help="torchvision model (default mobilenet_v2)"
+        "model", nargs="?", default=defaults.model, help=f"model (default {defaults.model})"
     )
     parser.add_argument(
         "--noise",
@@ -37,18 +40,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data", type=Path, default=None, help="image folder (default: the sample set)"
     )
-    parser.add_argument("--images", type=positive, default=4, help="images to compare (4)")
+    parser.add_argument(
+        "--images", type=positive, default=defaults.images, help=f"images ({defaults.images})"
+    )
     parser.add_argument(
         "--tolerance",
         type=non_negative_float,
-        default=1e-3,
-        help="relative error (max abs diff / max abs of the reference) a layer may have (1e-3)",
+        default=defaults.tolerance,
+        help="relative error (max abs diff / max abs of the reference) a layer may have "
+        f"({defaults.tolerance:g})",
     )
     parser.add_argument(
         "--top", type=positive, default=None, help="show only the K layers with the largest error"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    parser.add_argument(
+        "--device", default=defaults.device, help=f"cpu, cuda or auto ({defaults.device})"
+    )
     parser.add_argument(
         "--weights", type=Path, default=None, help="checkpoint instead of torchvision's cache"
     )
@@ -60,15 +68,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--calibration-method",
-        default="minmax",
+        default=defaults.calibration_method,
         choices=CALIBRATION_METHODS,
-        help="INT8 calibration method (default minmax)",
+        help=f"INT8 calibration method (default {defaults.calibration_method})",
     )
     parser.add_argument(
         "--cache-dir",
         type=Path,
         default=None,
-        help=f"exported models and sample files (default {default_cache_dir()})",
+        help=f"exported models and sample files (default {defaults.cache_dir})",
     )
     parser.set_defaults(run=run)
 

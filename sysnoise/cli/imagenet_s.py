@@ -11,7 +11,11 @@ from sysnoise.config import default_cache_dir
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register `imagenet-s` with its `generate` and `verify` actions."""
+    """Register `imagenet-s` with its `generate` and `verify` actions; `generate`'s defaults
+    are `GenerateConfig`'s."""
+    from sysnoise.imagenet_s.generate import GenerateConfig
+
+    defaults = GenerateConfig(out=Path())
     parser = commands.add_parser(
         "imagenet-s",
         help="generate or verify a stored ImageNet-S set (every decoder x resizer variant)",
@@ -32,11 +36,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--labels", type=Path, default=None, help="labels file for a flat folder")
     generate.add_argument(
         "--variants",
-        default="imagenet-s",
+        default=defaults.variants,
         help="comma-separated DECODER/RESIZER names, lone decoder or resizer names, or presets "
         "(imagenet-s: 3 decoders x 11 resizers, the default; all: every decoder x resizer)",
     )
-    generate.add_argument("--size", type=positive, default=224, help="crop size (default 224)")
+    generate.add_argument(
+        "--size",
+        type=positive,
+        default=defaults.crop_size,
+        help=f"crop size (default {defaults.crop_size})",
+    )
     generate.add_argument(
         "--resize-size",
         type=positive,
@@ -48,16 +57,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="take resize and crop sizes from this model's reference pipeline instead",
     )
-    generate.add_argument("--workers", type=non_negative, default=0, help="worker processes")
     generate.add_argument(
-        "--chunk", type=positive, default=256, help="images between progress commits"
+        "--workers",
+        type=non_negative,
+        default=defaults.workers,
+        help=f"worker processes (default {defaults.workers})",
+    )
+    generate.add_argument(
+        "--chunk",
+        type=positive,
+        default=defaults.chunk_size,
+        help=f"images between progress commits (default {defaults.chunk_size})",
     )
     generate.add_argument("--limit", type=positive, default=None, help="first N images only")
     generate.add_argument(
         "--cache-dir",
         type=Path,
         default=None,
-        help=f"where the sample set is kept (default {default_cache_dir()})",
+        help=f"where the sample set is kept (default {defaults.cache_dir})",
     )
     generate.add_argument("--no-progress", action="store_true", help="no progress bar")
     generate.set_defaults(run=run_generate)
@@ -72,7 +89,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from sysnoise.errors import SysnoiseError
     from sysnoise.imagenet_s.generate import GenerateConfig, generate
 
-    if args.model is not None and (args.size != 224 or args.resize_size is not None):
+    if args.model is not None and (args.size != GenerateConfig.crop_size or args.resize_size):
         raise SysnoiseError("--model sets the sizes: leave out --size and --resize-size")
     config = GenerateConfig(
         out=args.out,
