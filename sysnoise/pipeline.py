@@ -20,6 +20,30 @@ RESIZE_PROTOCOLS = ("shorter", "squash")
 KEY_VERSION = 2
 
 
+# The fields that decide the uint8 model input (everything before normalisation), in order.
+PIXEL_FIELDS = ("decoder", "resizer", "resize_size", "resize_protocol", "crop_size", "colour")
+
+
+@dataclass(frozen=True)
+class ModelSide:
+    """How the model runs: max-pool ceil_mode and upsampling patches, backend, precision.
+
+    Pipelines with equal model sides run on the same prepared model and share forward passes."""
+
+    ceil_mode: str = "model"
+    upsample: str = "model"
+    backend: str = "torch"
+    precision: str = "fp32"
+
+    @property
+    def label(self) -> str:
+        """Short human name, e.g. 'onnxruntime-int8' or 'torch-fp32+ceil_mode=flipped'."""
+        return model_side_label(self.ceil_mode, self.upsample, self.backend, self.precision)
+
+
+MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSide))
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """How a file becomes a prediction: the pixel side, then the model side.
@@ -85,20 +109,18 @@ class Pipeline:
 
     @property
     def pixel_fields(self) -> tuple:
-        """The fields that decide the uint8 model input (everything before normalisation)."""
-        return (
-            self.decoder,
-            self.resizer,
-            self.resize_size,
-            self.resize_protocol,
-            self.crop_size,
-            self.colour,
-        )
+        """The values of `PIXEL_FIELDS`: what decides the uint8 model input."""
+        return tuple(getattr(self, name) for name in PIXEL_FIELDS)
+
+    @property
+    def model_side(self) -> ModelSide:
+        """How the model runs under this pipeline."""
+        return ModelSide(*(getattr(self, name) for name in MODEL_FIELDS))
 
     @property
     def model_fields(self) -> tuple[str, str, str, str]:
-        """The fields that decide how the model runs: (ceil_mode, upsample, backend, precision)."""
-        return (self.ceil_mode, self.upsample, self.backend, self.precision)
+        """The model side as a tuple: (ceil_mode, upsample, backend, precision)."""
+        return dataclasses.astuple(self.model_side)
 
     @property
     def key(self) -> str:

@@ -17,7 +17,7 @@ from sysnoise.fileio import atomic_write
 from sysnoise.hashing import dataset_fingerprint
 from sysnoise.metrics import category_summary, noise_metrics, psnr, topk_accuracy
 from sysnoise.noises.suites import Noise, Suite
-from sysnoise.pipeline import Pipeline, model_side_label
+from sysnoise.pipeline import Pipeline
 from sysnoise.zoo import ModelSpec
 
 SCHEMA_VERSION = 2  # 2 added suite.noises, not_evaluated, backends, calibration, combined
@@ -69,7 +69,7 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
                 "category": noise.category_for(reference),
                 "changes": dict(noise.changes),
                 "model_side": run.model_sides.get(
-                    pipeline.key, model_side_label(*pipeline.model_fields)
+                    pipeline.key, pipeline.model_side.label
                 ),
                 **metrics.to_dict(),
                 **_input_difference(evaluation, pipeline.key, valid),

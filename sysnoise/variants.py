@@ -25,24 +25,7 @@ from sysnoise.backends import BACKENDS, Backend
 from sysnoise.backends.base import BackendContext, BackendUnavailable
 from sysnoise.errors import Unavailable
 from sysnoise.noises.model_patches import not_applicable_reason, patch_model
-from sysnoise.pipeline import Pipeline, model_side_label
-
-REFERENCE_SIDE = Pipeline().model_fields
-
-
-@dataclass(frozen=True)
-class Variant:
-    """The effective model side of a pipeline on one model."""
-
-    ceil_mode: str
-    upsample: str
-    backend: str
-    precision: str
-
-    @property
-    def label(self) -> str:
-        """Short human name, e.g. 'onnxruntime-int8' or 'torch-fp32+ceil_mode=flipped'."""
-        return model_side_label(self.ceil_mode, self.upsample, self.backend, self.precision)
+from sysnoise.pipeline import ModelSide, Pipeline
 
 
 @dataclass(frozen=True)
@@ -85,12 +68,12 @@ class ModelSides:
                 dropped["upsample"] = reason
         return dropped
 
-    def variant(self, pipeline: Pipeline) -> Variant:
+    def variant(self, pipeline: Pipeline) -> ModelSide:
         """The effective variant: patches that change nothing in this model are dropped."""
         dropped = self.dropped_patches(pipeline)
         ceil_mode = "model" if "ceil_mode" in dropped else pipeline.ceil_mode
         upsample = "model" if "upsample" in dropped else pipeline.upsample
-        return Variant(ceil_mode, upsample, pipeline.backend, pipeline.precision)
+        return ModelSide(ceil_mode, upsample, pipeline.backend, pipeline.precision)
 
     def _patch_reason(self, ceil_mode: str, upsample: str) -> str | None:
         key = (ceil_mode, upsample)
@@ -114,9 +97,9 @@ class ModelVariants(ModelSides):
     def __init__(self, model: Any, example: np.ndarray, context: BackendContext) -> None:
         super().__init__(model, example)
         self.context = context
-        self._backends: dict[Variant, Backend] = {}
-        self._not_prepared: dict[Variant, NotPrepared] = {}
-        self._errors: dict[Variant, BaseException] = {}
+        self._backends: dict[ModelSide, Backend] = {}
+        self._not_prepared: dict[ModelSide, NotPrepared] = {}
+        self._errors: dict[ModelSide, BaseException] = {}
 
     def store_key(self, pipeline: Pipeline) -> str:
         """`pipeline.key`, plus the calibration's fingerprint for INT8 predictions."""
@@ -153,7 +136,7 @@ class ModelVariants(ModelSides):
         """Logits of a prepared variant."""
         return self._backends[variant].infer(batch)
 
-    def describe(self, variant: Variant) -> dict[str, Any]:
+    def describe(self, variant: ModelSide) -> dict[str, Any]:
         """The backend's own account of a prepared variant, with the model patches."""
         facts = dict(self._backends[variant].describe())
         facts.update(ceil_mode=variant.ceil_mode, upsample=variant.upsample, label=variant.label)
@@ -165,7 +148,7 @@ class ModelVariants(ModelSides):
             backend.release()
         self._backends.clear()
 
-    def _prepare_variant(self, variant: Variant) -> None:
+    def _prepare_variant(self, variant: ModelSide) -> None:
         try:
             backend = variant_backend(variant, self.context)
             backend.prepare(patched_model(self.model, variant), self.example)
@@ -179,7 +162,7 @@ class ModelVariants(ModelSides):
         self._backends[variant] = backend
 
 
-def variant_backend(variant: Variant, context: BackendContext) -> Backend:
+def variant_backend(variant: ModelSide, context: BackendContext) -> Backend:
     """The backend that runs `variant`, not yet prepared: the registry's class in the variant's
     precision, its artefacts keyed by the patched model. Unavailable when it cannot run here."""
     backend_class = BACKENDS.get(variant.backend)
@@ -189,19 +172,19 @@ def variant_backend(variant: Variant, context: BackendContext) -> Backend:
     return backend_class(precision=variant.precision, context=variant_context(context, variant))
 
 
-def variant_context(context: BackendContext, variant: Variant) -> BackendContext:
+def variant_context(context: BackendContext, variant: ModelSide) -> BackendContext:
     """`context` for one variant: the patched model's id, calibration only for INT8."""
     model_id = variant_model_id(context.model_id, variant.ceil_mode, variant.upsample)
     context = replace(context, model_id=model_id)
     return context if variant.precision == "int8" else replace(context, calibration=None)
 
 
-def patched_model(model: Any, variant: Variant) -> Any:
+def patched_model(model: Any, variant: ModelSide) -> Any:
     """A copy of `model` with `variant`'s model patches."""
     return patch_model(copy.deepcopy(model), variant.ceil_mode, variant.upsample)
 
 
-def failure_text(variant: Variant, exc: BaseException) -> str:
+def failure_text(variant: ModelSide, exc: BaseException) -> str:
     """One line for a variant that failed to prepare: the error and where it was raised."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""

@@ -102,16 +102,13 @@ def test_model_side_fields_are_categorised_by_what_they_change():
     assert Noise("x", {"ceil_mode": "flipped"}).category_for(REFERENCE) == "ceil_mode"
 
 
-def test_new_fields_at_their_defaults_keep_the_old_cache_key():
-    # The key of a pipeline made before colour/model-side fields existed must not change.
-    import hashlib
-    import json
+def test_the_cache_key_covers_every_field_and_the_key_version(monkeypatch):
+    from sysnoise import pipeline
 
-    old_fields = {
-        k: v
-        for k, v in REFERENCE.to_dict().items()
-        if k not in ("colour", "ceil_mode", "upsample", "backend", "precision")
-    }
-    old_key = hashlib.sha256(json.dumps(old_fields, sort_keys=True).encode()).hexdigest()[:16]
-    assert REFERENCE.key == old_key
-    assert REFERENCE.with_changes(precision="int8").key != old_key
+    changes = {"decoder": "cv2", "resize_size": 288, "colour": "yuv420-bt601-full"}
+    changes |= {"ceil_mode": "flipped", "upsample": "nearest", "backend": "onnxruntime"}
+    keys = {REFERENCE.key} | {REFERENCE.with_changes(**{k: v}).key for k, v in changes.items()}
+    assert len(keys) == 1 + len(changes)
+    before = REFERENCE.key
+    monkeypatch.setattr(pipeline, "KEY_VERSION", pipeline.KEY_VERSION + 1)
+    assert REFERENCE.key != before  # a new key version never finds the old cached predictions

@@ -14,8 +14,8 @@ from sysnoise.diff.config import DiffConfig
 from sysnoise.diff.inputs import PairedInputs, paired_inputs
 from sysnoise.diff.layer_runs import compare_layers
 from sysnoise.errors import SysnoiseError, Unavailable
-from sysnoise.pipeline import Pipeline
-from sysnoise.variants import ModelSides, Variant, patched_model, variant_backend
+from sysnoise.pipeline import ModelSide, Pipeline
+from sysnoise.variants import ModelSides, patched_model, variant_backend
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def diff_model(
     )
 
 
-def _effective_model_side(model: Any, subject: DiffSubject) -> tuple[Variant, list[str]]:
+def _effective_model_side(model: Any, subject: DiffSubject) -> tuple[ModelSide, list[str]]:
     """The noisy pipeline's model side without patches that change nothing in this model."""
     from sysnoise.noises.model_patches import check_model_fields
 
@@ -140,7 +140,7 @@ def _context(config: DiffConfig, subject: DiffSubject, calibration: Any) -> Back
     )
 
 
-def _backend(variant: Variant, context: BackendContext, noise: str) -> Backend:
+def _backend(variant: ModelSide, context: BackendContext, noise: str) -> Backend:
     """The variant's backend as the bench makes it; a clear error when it cannot run here."""
     try:
         return variant_backend(variant, context)

@@ -8,13 +8,9 @@ from typing import Any
 from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s.dataset import StoredSet, StoredVariant
 from sysnoise.noises.suites import Noise, Suite
-from sysnoise.pipeline import Pipeline
+from sysnoise.pipeline import PIXEL_FIELDS, Pipeline
 
 SUITE_NAME = "imagenet-s-stored"
-
-
-# Pipeline fields that act after the uint8 crop: never part of a stored variant's "noise".
-_AFTER_PIXELS = frozenset({"mean", "std", "ceil_mode", "upsample", "backend", "precision"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,10 +38,9 @@ def _changes(stored: Pipeline, reference: Pipeline) -> dict[str, Any]:
     """The pixel-side fields in which `stored` differs from `reference` (decoder and resizer
     always, as the imagenet-s suite names them)."""
     changes = {"decoder": stored.decoder, "resizer": stored.resizer}
-    for field in dataclasses.fields(Pipeline):
-        value = getattr(stored, field.name)
-        if field.name not in _AFTER_PIXELS and value != getattr(reference, field.name):
-            changes[field.name] = value
+    for name in PIXEL_FIELDS:
+        if getattr(stored, name) != getattr(reference, name):
+            changes[name] = getattr(stored, name)
     return changes
 
 
