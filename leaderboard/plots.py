@@ -44,15 +44,19 @@ def decoder_resizer_heatmap_svg(entry: dict[str, Any]) -> str | None:
     """Decoder x resizer heatmap of Δ top-1 (pp) for an ImageNet-S entry; None otherwise."""
     if entry["suite"]["name"] != IMAGENET_S:
         return None
+    reference = entry.get("reference_pipeline", {})
+    ref_cell = (reference.get("decoder"), reference.get("resizer"))
     cells = {}
-    for row in entry["rows"]:
-        decoder, _, resizer = row["noise"].partition("/")
-        if resizer and row.get("delta_top1") is not None:
+    for row in entry["rows"]:  # the cell is what the row changed, not how its noise is named
+        changes = row.get("changes", {})
+        if set(changes) - {"decoder", "resizer"} or row.get("delta_top1") is None:
+            continue
+        decoder = changes.get("decoder", ref_cell[0])
+        resizer = changes.get("resizer", ref_cell[1])
+        if None not in (decoder, resizer):
             cells[(decoder, resizer)] = 100.0 * row["delta_top1"]
     if not cells:
         return None
-    reference = entry.get("reference_pipeline", {})
-    ref_cell = (reference.get("decoder"), reference.get("resizer"))
     decoders = sorted({d for d, _ in cells} | {ref_cell[0]} - {None})
     resizers = sorted({r for _, r in cells} | {ref_cell[1]} - {None})
     grid = np.full((len(decoders), len(resizers)), np.nan)

@@ -192,9 +192,14 @@ def test_heatmap_for_imagenet_s_only(doc):
     assert decoder_resizer_heatmap_svg(doc) is None
     doc["suite"]["name"] = "imagenet-s"
     doc["rows"] = [
-        {"noise": f"{d}/{r}", "delta_top1": 0.01 * i}
+        {"noise": f"{d}/{r}", "changes": {"decoder": d, "resizer": r}, "delta_top1": 0.01 * i}
         for i, (d, r) in enumerate([("cv2", "pil-bilinear"), ("pil", "cv2-linear")])
     ]
     svg = decoder_resizer_heatmap_svg(doc)
     assert svg.startswith("<svg") and "</svg>" in svg
+    # cells come from what a row changed, not from its name
+    renamed = [{**row, "noise": f"step {i}"} for i, row in enumerate(doc["rows"])]
+    assert decoder_resizer_heatmap_svg({**doc, "rows": renamed}) is not None
+    model_side = [{**row, "changes": {"precision": "bf16"}} for row in doc["rows"]]
+    assert decoder_resizer_heatmap_svg({**doc, "rows": model_side}) is None
     assert category_bars_svg(doc).startswith("<svg")
