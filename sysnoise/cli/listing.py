@@ -53,7 +53,8 @@ def entries(kind: str) -> list[tuple[str, str]]:
         return [
             (
                 n,
-                f"{b.__doc__.strip().splitlines()[0]} [{', '.join(b.precisions)}]"
+                f"{b.__doc__.strip().splitlines()[0]} [{', '.join(b.precisions)}; {b.family}"
+                f"{', diff per layer' if b.instrumentable else ''}]"
                 f"{_unavailable(b.availability())}",
             )
             for n, b in ((n, BACKENDS.get(n)) for n in BACKENDS)
