@@ -15,10 +15,12 @@ from sysnoise.errors import SysnoiseError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_PROTOCOLS = ("shorter", "squash")
+EXIF_MODES = ("ignore", "apply")
 # Fields added after the first release: left out of `key` while at their default, so predictions
 # cached before they existed stay valid.
 _LATER_FIELDS = {
     "colour": "rgb",
+    "exif": "ignore",
     "ceil_mode": "model",
     "upsample": "model",
     "backend": "torch",
@@ -30,10 +32,12 @@ _LATER_FIELDS = {
 class Pipeline:
     """How a file becomes a prediction: the pixel side, then the model side.
 
-    Pixel side: decoder, `colour` path (see `sysnoise.noises.colour`), resize and crop,
-    normalisation. `resize_protocol` is "shorter" (shorter side to `resize_size`, aspect kept,
-    long side truncated as torchvision does) or "squash" (both sides to `resize_size`). The
-    centre crop follows torchvision's rounding.
+    Pixel side: decoder, `exif` orientation ("ignore": the pixels as stored, as Pillow and
+    torchvision's ImageFolder give them; "apply": rotated/flipped as the file's EXIF orientation
+    tag says, as OpenCV's default `IMREAD_COLOR` does), `colour` path (see
+    `sysnoise.noises.colour`), resize and crop, normalisation. `resize_protocol` is "shorter"
+    (shorter side to `resize_size`, aspect kept, long side truncated as torchvision does) or
+    "squash" (both sides to `resize_size`). The centre crop follows torchvision's rounding.
 
     Model side: `ceil_mode` ("model" or "flipped": every max-pool's ceil_mode inverted),
     `upsample` ("model" or the op every upsampling is swapped to, see
@@ -48,6 +52,7 @@ class Pipeline:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     colour: str = "rgb"
+    exif: str = "ignore"
     ceil_mode: str = "model"
     upsample: str = "model"
     backend: str = "torch"
@@ -59,6 +64,8 @@ class Pipeline:
                 f"unknown resize protocol {self.resize_protocol!r}; "
                 f"valid: {', '.join(RESIZE_PROTOCOLS)}"
             )
+        if self.exif not in EXIF_MODES:
+            raise SysnoiseError(f"unknown exif mode {self.exif!r}; valid: {', '.join(EXIF_MODES)}")
         if self.crop_size > self.resize_size:
             raise SysnoiseError(f"crop {self.crop_size} is larger than resize {self.resize_size}")
 
@@ -86,6 +93,7 @@ class Pipeline:
             self.resize_protocol,
             self.crop_size,
             self.colour,
+            self.exif,
         )
 
     @property

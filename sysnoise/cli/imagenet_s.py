@@ -36,12 +36,21 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="comma-separated DECODER/RESIZER names, lone decoder or resizer names, or presets "
         "(imagenet-s: 3 decoders x 11 resizers, the default; all: every decoder x resizer)",
     )
+    generate.add_argument(
+        "--protocol",
+        choices=("published", "shorter"),
+        default="published",
+        help="published (default): squash to (size x 8/7)^2, then centre crop, OpenCV and the "
+        "ffmpeg program applying EXIF, as the published ImageNet-S generator; shorter: resize the "
+        "shorter side keeping the aspect (torchvision), EXIF ignored, FFmpeg through PyAV",
+    )
     generate.add_argument("--size", type=positive, default=224, help="crop size (default 224)")
     generate.add_argument(
         "--resize-size",
         type=positive,
         default=None,
-        help="size of the shorter side before the crop (default size * 256 / 224)",
+        help="size before the crop (default size * 8 / 7): both sides under the published "
+        "protocol, the shorter side under --protocol shorter",
     )
     generate.add_argument(
         "--model",
@@ -79,6 +88,7 @@ def run_generate(args: argparse.Namespace) -> int:
         data=args.data,
         labels=args.labels,
         variants=args.variants,
+        protocol=args.protocol,
         crop_size=args.size,
         resize_size=args.resize_size,
         model=args.model,

@@ -9,6 +9,7 @@ Predictions are cached per model, variant file and image, so an interrupted run 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from sysnoise.engine import Evaluation, Forwarder, SingleBackend
 from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s.dataset import StoredSet
 from sysnoise.imagenet_s.plan import SUITE_NAME, StoredPlan, plan_stored
+from sysnoise.imagenet_s.summary import robustart_summary
 from sysnoise.preprocess import array_hash
 from sysnoise.store import TOP_K, Prediction, PredictionStore
 
@@ -196,6 +198,7 @@ def run_stored_bench(config: BenchConfig, root: Path, variants: list[str] | None
     stored = StoredSet(root)
     spec = resolve_model(config.model)
     plan = plan_stored(stored, spec.reference, variants)
+    spec = dataclasses.replace(spec, reference=plan.reference)  # the set's resize protocol
     model, weights_sha256 = load_model(spec, config.weights)
     backend = BACKENDS.get("torch")(device=config.device)
     backend_label = reference_backend_label(config.device)  # stored sets: the reference backend
@@ -220,7 +223,7 @@ def run_stored_bench(config: BenchConfig, root: Path, variants: list[str] | None
         seconds=time.perf_counter() - started,
     )
     document = build_result(run, evaluation)
-    document["imagenet_s"] = set_summary(stored)
+    document["imagenet_s"] = {**set_summary(stored), "robustart": robustart_summary(document)}
     stem = f"{_safe(spec.name)}-{SUITE_NAME}-{document['created'][:10]}"
     json_path = write_result(document, predictions_frame(run, evaluation), config.out_dir, stem)
     return BenchOutcome(document, json_path, evaluation)
