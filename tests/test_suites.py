@@ -110,8 +110,9 @@ def test_new_fields_at_their_defaults_keep_the_old_cache_key():
     old_fields = {
         k: v
         for k, v in REFERENCE.to_dict().items()
-        if k not in ("colour", "ceil_mode", "upsample", "backend", "precision")
+        if k not in ("colour", "exif", "ceil_mode", "upsample", "backend", "precision")
     }
     old_key = hashlib.sha256(json.dumps(old_fields, sort_keys=True).encode()).hexdigest()[:16]
     assert REFERENCE.key == old_key
     assert REFERENCE.with_changes(precision="int8").key != old_key
+    assert REFERENCE.with_changes(exif="apply").key != old_key
