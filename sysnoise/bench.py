@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sysnoise.backends.base import BackendContext
-from sysnoise.calibration import split_calibration
+from sysnoise.calibration import calibration_from_folder, split_calibration
 from sysnoise.config import BenchConfig
 from sysnoise.datasets import Dataset, load_folder, sample_dataset
 from sysnoise.engine import EngineOptions, Evaluation, evaluate
@@ -67,9 +67,17 @@ def run_bench(config: BenchConfig) -> BenchOutcome:
     noises = suite.resolve(reference)
     calibration = None
     if any(pipeline.precision == "int8" for _, pipeline in noises):
-        calibration, dataset = split_calibration(
-            dataset, reference, config.calibration_size, config.calibration_method
-        )
+        if config.calibration_data is not None:
+            calibration = calibration_from_folder(
+                load_folder(config.calibration_data),
+                reference,
+                config.calibration_size,
+                config.calibration_method,
+            )
+        else:
+            calibration, dataset = split_calibration(
+                dataset, reference, config.calibration_size, config.calibration_method
+            )
     backend_label = reference_backend_label(config.device)
     fingerprint = model_fingerprint(spec.arch, weights_sha256, backend_label)
     context = BackendContext(

@@ -138,3 +138,40 @@ def test_this_cpus_flags_are_read_from_proc_cpuinfo():
         line = next((x for x in cpuinfo.read_text().splitlines() if x.startswith("flags")), "")
         expected = [f for f in quantize_module.VNNI_FLAGS if f in line.split()]
         assert list(flags) == expected
+
+
+def test_bench_with_a_calibration_folder_scores_every_image(tmp_path, monkeypatch):
+    import json
+
+    import images
+    from test_variants import pooled_classifier
+    from tiny import write_dataset
+
+    from sysnoise import bench
+    from sysnoise.config import BenchConfig
+    from sysnoise.noises.suites import SUITES, Noise, Suite
+
+    int8 = Noise("precision=onnxruntime-int8", {"backend": "onnxruntime", "precision": "int8"})
+    monkeypatch.setitem(SUITES._entries, "int8-only", Suite("int8-only", "", lambda: [int8]))
+    monkeypatch.setattr(bench, "load_model", lambda spec, weights=None: (pooled_classifier(), "0"))
+    files = {f"e{i}.jpg": images.china_jpeg() for i in range(2)} | {"p.jpg": images.progressive()}
+    write_dataset(tmp_path / "eval", files)
+    write_dataset(tmp_path / "train", {f"t{i}.jpg": images.baseline_420() for i in range(3)})
+    config = BenchConfig(
+        suite="int8-only",
+        data=tmp_path / "eval",
+        calibration_data=tmp_path / "train",
+        calibration_method="entropy",
+        out_dir=tmp_path / "out",
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        device="cpu",
+    )
+    document = json.loads(bench.run_bench(config).json_path.read_text())
+    assert document["dataset"]["n_images"] == 3  # every evaluation image scored
+    calibration = document["calibration"]
+    assert calibration["source"] == str(tmp_path / "train") and calibration["n_images"] == 3
+    assert calibration["excluded_from_scoring"] is False
+    assert document["backends"]["onnxruntime-int8"]["quantization"]["calibration_method"] == (
+        "entropy"
+    )
