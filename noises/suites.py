@@ -128,7 +128,15 @@ _SYSNOISE = [
     ("resize=squash", "resize", {"resize_protocol": "squash"}),
     *(
         (f"colour={c}", "colour", {"colour": c})
-        for c in ("yuv420-bt601-full", "yuv420-bt601-limited", "yuv420-bt709-limited")
+        for c in (
+            "yuv420-bt601-full",
+            "yuv420-bt601-limited",
+            "yuv420-bt709-limited",
+            "yuv420-bt601-limited-as-bt709-limited",
+            "yuv420-bt709-limited-as-bt601-limited",
+            "yuv420-bt601-full-as-bt601-limited",
+            "yuv420-bt601-limited-as-bt601-full",
+        )
     ),
     ("ceil_mode=flipped", "ceil_mode", {"ceil_mode": "flipped"}),
     *(
