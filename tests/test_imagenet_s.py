@@ -374,6 +374,13 @@ def test_cli_generates_and_bench_evaluates_mobilenet_on_the_stored_set(data_dir,
     document = json.loads(json_path.read_text())
     assert [row["noise"] for row in document["rows"]] == ["cv2/cv2-area"]
     assert document["imagenet_s"]["variants"].keys() == {"pil/pil-bilinear", "cv2/cv2-area"}
+    assert document["reference_pipeline"]["resize_protocol"] == "squash"  # the set's protocol
+    top1 = [document["reference"]["top1"], document["rows"][0]["top1"]]
+    assert document["imagenet_s"]["robustart"] == {
+        "n_variants": 2,
+        "mean_top1": pytest.approx(np.mean(top1)),
+        "std_top1": pytest.approx(np.std(top1)),
+    }
     assert main([*bench, "--data", str(data_dir)]) == 2
     assert "leave out --data, --labels" in capsys.readouterr().err
     assert main(["imagenet-s", "generate", "--out", str(out), "--variants", "nope"]) == 2
