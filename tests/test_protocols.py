@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).parent))
 
 import images  # noqa: E402
+from registry_guard import restored_registries  # noqa: E402
 from tiny import write_dataset  # noqa: E402
 
 from sysnoise.imagenet_s.dataset import StoredSet  # noqa: E402
@@ -47,6 +48,13 @@ CV2_FLAGS = {
     "cv2-area": cv2.INTER_AREA,
     "cv2-lanczos4": cv2.INTER_LANCZOS4,
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registries():
+    """Side-environment entries that parsing variants registers are gone after this module."""
+    with restored_registries():
+        yield
 
 
 # The published generator, written from its description: decode as it does, squash to
