@@ -365,7 +365,7 @@ def test_cli_generates_and_bench_evaluates_mobilenet_on_the_stored_set(data_dir,
     generate_args = ["imagenet-s", "generate", "--out", str(out), "--data", str(data_dir)]
     generate_args += ["--variants", "pil/pil-bilinear,cv2/cv2-area", "--limit", "3"]
     assert main([*generate_args, "--no-progress", "--model", "mobilenet_v2"]) == 0
-    assert "wrote 2 variants" in capsys.readouterr().out
+    assert "published protocol: wrote 2 variants" in capsys.readouterr().out
     bench = ["bench", "--imagenet-s", str(out), "--out", str(tmp_path / "results")]
     assert main([*bench, "--cache-dir", str(tmp_path / "cache"), "--no-progress"]) == 0
     report = capsys.readouterr().out

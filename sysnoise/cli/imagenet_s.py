@@ -100,8 +100,8 @@ def run_generate(args: argparse.Namespace) -> int:
     )
     outcome = generate(config)
     print(
-        f"{outcome.n_images} images: wrote {len(outcome.written)} variants, "
-        f"{len(outcome.reused)} already done, {len(outcome.skipped)} skipped "
+        f"{outcome.n_images} images, {config.protocol} protocol: wrote {len(outcome.written)} "
+        f"variants, {len(outcome.reused)} already done, {len(outcome.skipped)} skipped "
         f"({outcome.images_processed} images processed in {outcome.seconds:.1f} s)"
     )
     for name, reason in outcome.skipped.items():
