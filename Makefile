@@ -20,7 +20,7 @@ BENCH_ARGS = $(if $(MODEL),--model $(MODEL)) $(if $(SUITE),--suite $(SUITE)) \
 	$(if $(DATA),--data $(DATA)) $(if $(LABELS),--labels $(LABELS)) $(if $(LIMIT),--limit $(LIMIT)) \
 	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(DEVICE),--device $(DEVICE))
 
-.PHONY: setup browser-deps bench test test-all lint list submit leaderboard clean \
+.PHONY: setup browser-deps ffmpeg-deps bench test test-all lint list submit leaderboard clean \
 	imagenet-s pillow-simd-env side-env build-libs
 
 setup: $(VENV)/.ready
@@ -32,7 +32,7 @@ $(VENV)/.ready: pyproject.toml Makefile $(CONSTRAINTS)
 	$(PIP_INSTALL) --no-deps $(SAMPLE_ASSETS)
 	touch $@
 
-bench: setup
+bench: setup ffmpeg-deps
 	$(BIN)/sysnoise bench $(BENCH_ARGS)
 
 submit: setup
@@ -50,10 +50,19 @@ browser-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	echo "note: chromium/chromedriver not installed; the browser test will be skipped"
 
-test: setup browser-deps
+# The ffmpeg program, for the ffmpeg-cli decoder (the published ImageNet-S FFmpeg variants):
+# installed where this user can (root with apt-get); elsewhere that decoder is unavailable, with
+# the reason, and its variants are skipped.
+ffmpeg-deps:
+	@command -v ffmpeg >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; } || \
+	echo "note: the ffmpeg program is not installed; the ffmpeg-cli decoder will be unavailable"
+
+test: setup browser-deps ffmpeg-deps
 	$(BIN)/python -m pytest -q
 
-test-all: setup browser-deps
+test-all: setup browser-deps ffmpeg-deps
 	$(BIN)/python -m pytest -q -m ''
 
 lint: setup
@@ -70,8 +79,9 @@ clean:
 # `.venv/bin/sysnoise bench --imagenet-s $(IMAGENET_S_OUT)`.
 IMAGENET_S_OUT = $(or $(OUT),imagenet-s)
 
-imagenet-s: setup
+imagenet-s: setup ffmpeg-deps
 	$(BIN)/sysnoise imagenet-s generate --out $(IMAGENET_S_OUT) $(if $(VARIANTS),--variants $(VARIANTS)) \
+		$(if $(PROTOCOL),--protocol $(PROTOCOL)) \
 		$(if $(SIZE),--size $(SIZE)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(DATA),--data $(DATA)) \
 		$(if $(LABELS),--labels $(LABELS)) $(if $(LIMIT),--limit $(LIMIT))
 	$(BIN)/sysnoise imagenet-s verify $(IMAGENET_S_OUT)

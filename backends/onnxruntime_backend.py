@@ -65,14 +65,18 @@ class OnnxRuntimeBackend(Backend):
         import torch
 
         from sysnoise.backends.onnx_export import cached_onnx
-        from sysnoise.backends.quantize import cached_qdq, qdq_facts
+        from sysnoise.backends.quantize import cached_qdq, needs_reduce_range, qdq_facts
 
         providers = session_providers(self.context.device, self.name)
         context = dataclasses.replace(self.context, cache_dir=self.cache_root())
         path = cached_onnx(model, example, context)
+        # ONNX Runtime's x86 CPU kernels saturate with 8-bit weights unless the CPU has VNNI/AMX.
+        on_cpu = providers == ["CPUExecutionProvider"]
+        reduce_range, why = needs_reduce_range() if on_cpu else (False, "CUDA execution provider")
         if self.precision == "int8":
             calibration = require_calibration(self.context, self.name)
-            path = cached_qdq(path, calibration, self.context.calibration_method)
+            method = self.context.calibration_method
+            path = cached_qdq(path, calibration, method, reduce_range)
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = getattr(
             onnxruntime.GraphOptimizationLevel, OPTIMIZATION_LEVELS[self.optimization]
@@ -93,7 +97,7 @@ class OnnxRuntimeBackend(Backend):
             "onnx_file": path.name,
         }
         if self.precision == "int8":
-            self._facts["quantization"] = qdq_facts(metadata)
+            self._facts["quantization"] = {**qdq_facts(metadata), "weight_bits_reason": why}
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)

@@ -112,7 +112,8 @@ class TensorRTBackend(Backend):
             "engine_file": engine_path.name,
         }
         if self.precision == "int8":
-            self._facts["quantization"] = qdq_facts(metadata)
+            reason = "TensorRT: 8-bit weights"
+            self._facts["quantization"] = {**qdq_facts(metadata), "weight_bits_reason": reason}
 
     def _engine_path(
         self, context: BackendContext, onnx_path: Path, version: str, gpu: str

@@ -6,6 +6,11 @@ The decoded RGB image is converted to Y'CbCr with the BT.601 or BT.709 matrix in
 subsampled 2x2 by averaging (odd sides are padded by edge replication), then upsampled again
 by replication, as simple NV12/I420 converters do, and converted back to 8-bit RGB. `rgb` is the
 identity: no colour conversion at all.
+
+Matched paths decode with the matrix and range they encoded with. Real stacks also mismatch: the
+encoder writes BT.601 and the consumer assumes BT.709 (or the reverse), or full-range code values
+are read as limited range (or the reverse). Those paths are named
+``yuv420-<encode matrix>-<range>-as-<decode matrix>-<range>``.
 """
 
 from __future__ import annotations
@@ -46,8 +51,17 @@ def _rgb_to_ycbcr_matrix(matrix: str, full_range: bool) -> tuple[np.ndarray, np.
     return forward, np.array([y_offset, 128.0, 128.0])
 
 
-def yuv420_round_trip(image: np.ndarray, matrix: str, full_range: bool) -> np.ndarray:
-    """RGB -> 8-bit Y'CbCr 4:2:0 -> RGB, each plane rounded to 8 bits as a frame buffer holds it."""
+def yuv420_round_trip(
+    image: np.ndarray,
+    matrix: str,
+    full_range: bool,
+    decode_matrix: str | None = None,
+    decode_full_range: bool | None = None,
+) -> np.ndarray:
+    """RGB -> 8-bit Y'CbCr 4:2:0 -> RGB, each plane rounded to 8 bits as a frame buffer holds it.
+
+    The way back uses `decode_matrix` and `decode_full_range` (default: the encoder's).
+    """
     forward, offset = _rgb_to_ycbcr_matrix(matrix, full_range)
     ycc = image.astype(np.float64) @ forward.T + offset
     ycc = np.clip(np.rint(ycc), 0, 255)
@@ -58,7 +72,10 @@ def yuv420_round_trip(image: np.ndarray, matrix: str, full_range: bool) -> np.nd
     chroma = np.floor(chroma + 0.5)  # round half up, as integer averaging (a+b+c+d+2)>>2 does
     upsampled = chroma.repeat(2, axis=0).repeat(2, axis=1)[:height, :width]
     ycc = np.concatenate([ycc[..., :1], upsampled], axis=2)
-    rgb = (ycc - offset) @ np.linalg.inv(forward).T
+    back, back_offset = _rgb_to_ycbcr_matrix(
+        decode_matrix or matrix, full_range if decode_full_range is None else decode_full_range
+    )
+    rgb = (ycc - back_offset) @ np.linalg.inv(back).T
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
@@ -80,6 +97,32 @@ for _matrix, _range_name, _full in (
             f"RGB -> Y'CbCr 4:2:0 ({_matrix.upper()}, {_range_name} range, 8 bit, chroma 2x2 "
             "mean, replicated back) -> RGB",
             partial(yuv420_round_trip, matrix=_matrix, full_range=_full),
+        ),
+    )
+
+
+# (encode matrix, encode range, decode matrix, decode range): the mismatches real stacks make.
+_MISMATCHES = (
+    ("bt601", "limited", "bt709", "limited"),  # SD/JPEG-style encoder, HD consumer
+    ("bt709", "limited", "bt601", "limited"),  # HD encoder, SD consumer
+    ("bt601", "full", "bt601", "limited"),  # full range (JFIF) read as limited: contrast up
+    ("bt601", "limited", "bt601", "full"),  # limited read as full: washed out
+)
+for _enc, _enc_range, _dec, _dec_range in _MISMATCHES:
+    _name = f"yuv420-{_enc}-{_enc_range}-as-{_dec}-{_dec_range}"
+    COLOURS.add(
+        _name,
+        ColourPath(
+            _name,
+            f"RGB -> Y'CbCr 4:2:0 ({_enc.upper()}, {_enc_range} range) -> RGB read back as "
+            f"{_dec.upper()}, {_dec_range} range: a mismatched encoder and consumer",
+            partial(
+                yuv420_round_trip,
+                matrix=_enc,
+                full_range=_enc_range == "full",
+                decode_matrix=_dec,
+                decode_full_range=_dec_range == "full",
+            ),
         ),
     )
 

@@ -1,7 +1,8 @@
 """Image decoders: the same JPEG file through different libraries gives different pixels.
 
 Every decoder returns the pixels as stored in the file, HxWx3 uint8 RGB: EXIF orientation is
-ignored everywhere, as torchvision's ImageFolder loader ignores it. A file a decoder cannot decode
+ignored here, as torchvision's ImageFolder loader ignores it, and applied (or not) afterwards by
+the pipeline's `exif` field (`sysnoise.noises.exif`). A file a decoder cannot decode
 (corrupt, truncated, unsupported) raises `DecodeError` from `decode`. The heavy libraries (OpenCV,
 torch, PyAV, simplejpeg) are imported only when their decoder runs.
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import shutil
+import subprocess
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,6 +129,43 @@ def _decode_pyav(data: bytes, min_side: int) -> np.ndarray:
         return frame.to_ndarray(format="rgb24")
 
 
+_FFMPEG_TIMEOUT_S = 60
+
+
+def _decode_ffmpeg_cli(data: bytes, min_side: int) -> np.ndarray:
+    # The file goes in on stdin and comes out as one rgb24 frame (PPM: a header, then the raw
+    # rgb24 bytes), as the published ImageNet-S generator pipes it; EXIF rotation is the
+    # pipeline's job (`exif`), so FFmpeg's own is off.
+    command = [
+        "ffmpeg", "-nostdin", "-v", "error", "-noautorotate", "-err_detect", "explode",
+        "-i", "pipe:0", "-frames:v", "1", "-f", "image2pipe", "-vcodec", "ppm",
+        "-pix_fmt", "rgb24", "pipe:1",
+    ]
+    done = subprocess.run(command, input=data, capture_output=True, timeout=_FFMPEG_TIMEOUT_S)
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip().splitlines()
+        raise ValueError(f"ffmpeg exited with {done.returncode}: {' '.join(message[-2:])}")
+    return _read_ppm(done.stdout)
+
+
+def _read_ppm(ppm: bytes) -> np.ndarray:
+    """The pixels of a binary (P6, 8-bit) PPM: magic, width, height, maxval, one space, data."""
+    fields = ppm[:64].split(maxsplit=4)
+    if len(fields) < 5 or fields[0] != b"P6" or fields[3] != b"255":
+        raise ValueError("ffmpeg did not write an 8-bit binary PPM")
+    width, height = int(fields[1]), int(fields[2])
+    pixels = np.frombuffer(ppm[-width * height * 3 :], dtype=np.uint8)
+    if pixels.size != width * height * 3:
+        raise ValueError(f"ffmpeg wrote {len(ppm)} bytes, short of a {width}x{height} frame")
+    return pixels.reshape(height, width, 3)
+
+
+def _ffmpeg_cli_reason() -> str | None:
+    if shutil.which("ffmpeg") is None:
+        return "the ffmpeg command is not on PATH; install it (apt-get install ffmpeg)"
+    return None
+
+
 def _decode_simplejpeg(data: bytes, min_side: int, fastdct: bool, fastupsample: bool) -> np.ndarray:
     import simplejpeg
 
@@ -198,6 +238,14 @@ for _decoder in (
         uses_min_side=True,
         modules=("PIL.Image",),
     ),
+    Decoder(
+        "ffmpeg-cli",
+        "FFmpeg (command line)",
+        "the ffmpeg program: file piped in, one rgb24 frame piped out (FFmpeg's mjpeg decoder, "
+        "swscale to RGB), as the published ImageNet-S generator runs it",
+        _decode_ffmpeg_cli,
+        availability=_ffmpeg_cli_reason,
+    ),
 ):
     DECODERS.add(_decoder.name, _decoder)
 
@@ -243,8 +291,18 @@ def library_versions() -> dict[str, str]:
     record("torchvision", "torchvision", lambda m: m.__version__)
     record("PyAV", "av", lambda m: m.__version__)
     record("FFmpeg", "av", _ffmpeg_version)
+    versions["FFmpeg (CLI)"] = _ffmpeg_cli_version()
     record("simplejpeg", "simplejpeg", lambda m: m.__version__)
     return versions
+
+
+def _ffmpeg_cli_version() -> str:
+    if _ffmpeg_cli_reason() is not None:
+        return "unavailable (no ffmpeg on PATH)"
+    done = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, timeout=30)
+    first = done.stdout.splitlines()[0] if done.stdout else ""
+    match = re.match(r"ffmpeg version (\S+)", first)
+    return match.group(1) if match else "unknown"
 
 
 def _opencv_jpeg_version(cv2: object) -> str:

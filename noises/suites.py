@@ -24,6 +24,7 @@ _CATEGORY_OF_FIELD = {
     "resize_size": "resize",
     "crop_size": "resize",
     "colour": "colour",
+    "exif": "decoder",
     "ceil_mode": "ceil_mode",
     "upsample": "upsample",
     "backend": "backend",
@@ -109,6 +110,8 @@ _SYSNOISE = [
         (f"decoder={d}", "decoder", {"decoder": d})
         for d in ("cv2", "pyav", "turbo-fastdct", "turbo-fastupsample", "pil-draft", "nvjpeg")
     ),
+    # OpenCV as it decodes by default (IMREAD_COLOR): EXIF-tagged photos come out turned.
+    ("decoder=cv2-imread-color", "decoder", {"decoder": "cv2", "exif": "apply"}),
     *(
         (f"resize={r}", "resize", {"resizer": r})
         for r in (
@@ -125,7 +128,15 @@ _SYSNOISE = [
     ("resize=squash", "resize", {"resize_protocol": "squash"}),
     *(
         (f"colour={c}", "colour", {"colour": c})
-        for c in ("yuv420-bt601-full", "yuv420-bt601-limited", "yuv420-bt709-limited")
+        for c in (
+            "yuv420-bt601-full",
+            "yuv420-bt601-limited",
+            "yuv420-bt709-limited",
+            "yuv420-bt601-limited-as-bt709-limited",
+            "yuv420-bt709-limited-as-bt601-limited",
+            "yuv420-bt601-full-as-bt601-limited",
+            "yuv420-bt601-limited-as-bt601-full",
+        )
     ),
     ("ceil_mode=flipped", "ceil_mode", {"ceil_mode": "flipped"}),
     *(

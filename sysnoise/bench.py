@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sysnoise.backends.base import BackendContext
-from sysnoise.calibration import split_calibration
+from sysnoise.calibration import calibration_from_folder, split_calibration
 from sysnoise.config import BenchConfig
 from sysnoise.datasets import Dataset, ImageRecord, load_folder, sample_dataset
 from sysnoise.engine import EngineOptions, Evaluation, FileSource, ImageSource, evaluate
@@ -65,7 +65,8 @@ class RunImages:
     reference_crop: Callable[[ImageRecord], np.ndarray] | None = None  # None: decode the file
     # why a pipeline's pixels cannot be made here; stored pixels need no decoder
     pixels_unavailable: Callable[[Pipeline], str | None] = pixel_side_unavailable
-    extra: dict[str, Any] = field(default_factory=dict)  # added to the results document
+    # sections added to the results document, computed from it
+    extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 def run_bench(config: BenchConfig) -> BenchOutcome:
@@ -92,13 +93,21 @@ def evaluate_model(
     dataset, noises = images.dataset, images.noises
     calibration = None
     if any(pipeline.precision == "int8" for _, pipeline in noises):
-        calibration, dataset = split_calibration(
-            dataset,
-            reference,
-            config.calibration_size,
-            config.calibration_method,
-            images.reference_crop,
-        )
+        if config.calibration_data is not None:
+            calibration = calibration_from_folder(
+                load_folder(config.calibration_data),
+                reference,
+                config.calibration_size,
+                config.calibration_method,
+            )
+        else:
+            calibration, dataset = split_calibration(
+                dataset,
+                reference,
+                config.calibration_size,
+                config.calibration_method,
+                images.reference_crop,
+            )
     backend_label = reference_backend_label(config.device)
     fingerprint = model_fingerprint(spec.arch, weights_sha256, backend_label)
     context = BackendContext(
@@ -141,7 +150,9 @@ def evaluate_model(
         calibration=None if calibration is None else calibration.describe(),
         model_sides={key: variant.label for key, variant in model_sides.items()},
     )
-    document = {**build_result(run, evaluation), **images.extra}
+    document = build_result(run, evaluation)
+    if images.extra is not None:
+        document.update(images.extra(document))
     stem = result_stem(run, document["created"])
     json_path = write_result(document, predictions_frame(run, evaluation), config.out_dir, stem)
     return BenchOutcome(document, json_path, evaluation)

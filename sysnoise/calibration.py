@@ -1,10 +1,12 @@
-"""INT8 calibration: a held-out slice of the dataset, never scored.
+"""INT8 calibration images: a folder of their own, or a held-out slice of the dataset.
 
 Static quantization fixes each activation's scale from the reference inputs of a few images.
-Those images are then left out of every noise's score, the reference's included, so no noise is
-measured on an image the quantizer has seen. Calibration needs no labels: unlabelled images are
-taken first, then labelled ones, each group in a fixed pseudo-random order (a hash of the image
-id), so the slice is the same on every run and does not follow the folder's class order.
+With `--calibration-data DIR` (e.g. ImageNet train images) they come from that folder and every
+evaluation image is scored. Otherwise they are taken from the evaluation set and left out of every
+noise's score, the reference's included, so no noise is measured on an image the quantizer has
+seen. Calibration needs no labels: unlabelled images are taken first, then labelled ones, each
+group in a fixed pseudo-random order (a hash of the image id), so the choice is the same on every
+run and does not follow the folder's class order.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sysnoise.errors import SysnoiseError
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import PreprocessError, model_input, normalise
 
-MAX_AUTO_SIZE = 256
+MAX_AUTO_SIZE = 512
 MIN_AUTO_SIZE = 8
 
 
@@ -33,6 +35,7 @@ class Calibration:
     method: str
     image_ids: tuple[str, ...]
     batch: np.ndarray  # (N, 3, H, W) float32
+    source: str | None = None  # the calibration folder; None: held out of the evaluation set
 
     def describe(self) -> dict:
         """JSON-ready facts for the results file."""
@@ -40,14 +43,30 @@ class Calibration:
             "method": self.method,
             "n_images": len(self.image_ids),
             "image_ids": list(self.image_ids),
-            "excluded_from_scoring": True,
+            "source": self.source or "evaluation set",
+            "excluded_from_scoring": self.source is None,
             "selection": "unlabelled images first, then labelled, in sha256(image id) order",
         }
 
 
 def default_size(n_images: int) -> int:
-    """A tenth of the dataset, at least 8 and at most 256 images."""
+    """A tenth of the dataset, at least 8 and at most 512 images (512 on ImageNet val)."""
     return min(MAX_AUTO_SIZE, max(MIN_AUTO_SIZE, n_images // 10))
+
+
+def calibration_from_folder(
+    folder: Dataset, reference: Pipeline, size: int | None, method: str
+) -> Calibration:
+    """`size` images (default: up to 512) of a calibration folder; nothing is held out."""
+    check_calibration_method(method)
+    size = min(MAX_AUTO_SIZE, len(folder.records)) if size is None else size
+    if size > len(folder.records):
+        raise SysnoiseError(
+            f"INT8 calibration wants {size} images but {folder.root} has {len(folder.records)}; "
+            "use --calibration N with a smaller N"
+        )
+    chosen, crops = _take(folder, reference, size)
+    return Calibration(method, chosen, normalise(np.stack(crops), reference), str(folder.root))
 
 
 def split_calibration(
@@ -68,10 +87,24 @@ def split_calibration(
             f"INT8 calibration wants {size} images but the dataset has {len(dataset.records)}; "
             "nothing would be left to score (use --calibration N with a smaller N)"
         )
-    order = sorted(dataset.records, key=_calibration_order)
+    chosen, crops = _take(dataset, reference, size, reference_crop)
+    ids = set(chosen)
+    scored = dataclasses.replace(
+        dataset, records=tuple(r for r in dataset.records if r.image_id not in ids)
+    )
+    return Calibration(method, chosen, normalise(np.stack(crops), reference)), scored
+
+
+def _take(
+    dataset: Dataset,
+    reference: Pipeline,
+    size: int,
+    reference_crop: Callable[[ImageRecord], np.ndarray] | None = None,
+) -> tuple[tuple[str, ...], list[np.ndarray]]:
+    """The first `size` readable images in calibration order, with their reference crops."""
     chosen: list[ImageRecord] = []
     crops = []
-    for record in order:
+    for record in sorted(dataset.records, key=_calibration_order):
         if len(chosen) == size:
             break
         try:
@@ -83,13 +116,8 @@ def split_calibration(
             continue  # an unreadable image calibrates nothing; it stays in the scored set
         chosen.append(record)
     if not chosen:
-        raise SysnoiseError("INT8 calibration found no readable image in the dataset")
-    ids = {r.image_id for r in chosen}
-    scored = dataclasses.replace(
-        dataset, records=tuple(r for r in dataset.records if r.image_id not in ids)
-    )
-    batch = normalise(np.stack(crops), reference)
-    return Calibration(method, tuple(r.image_id for r in chosen), batch), scored
+        raise SysnoiseError("INT8 calibration found no readable image")
+    return tuple(r.image_id for r in chosen), crops
 
 
 def _calibration_order(record: ImageRecord) -> tuple[bool, str]:

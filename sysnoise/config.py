@@ -32,4 +32,5 @@ class BenchConfig:
     cache_dir: Path = field(default_factory=default_cache_dir)
     progress: bool = True
     calibration_size: int | None = None  # INT8 calibration images; None: see calibration.py
+    calibration_data: Path | None = None  # a folder of calibration images; None: held out
     calibration_method: str = "minmax"

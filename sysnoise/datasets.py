@@ -59,6 +59,10 @@ _SKIMAGE_PNGS = {
     "ihc": "RGB",
     "camera": "L",
 }
+# One photo stored turned 90 degrees counter-clockwise with EXIF orientation 6 ("turn 90
+# clockwise to show"), as phone cameras write them: upright only where a decoder applies EXIF.
+_EXIF_SOURCE = "chelsea"
+_EXIF_ORIENTATION = 6
 _SAMPLE_JPEG_QUALITY = 90
 _SAMPLE_CACHE_SUBDIR = "sample-jpeg"
 
@@ -413,21 +417,50 @@ def _skimage_png_records(cache_dir: Path) -> list[ImageRecord]:
     return records
 
 
+def _encode_exif_jpeg_once(source: Path, target: Path) -> None:
+    """Write `source` turned 90 degrees counter-clockwise, tagged with EXIF orientation 6."""
+    if target.is_file():
+        return
+    from PIL import Image
+
+    with Image.open(source) as image:
+        stored = image.convert("RGB").transpose(Image.Transpose.ROTATE_90)  # counter-clockwise
+    exif = Image.Exif()
+    exif[0x0112] = _EXIF_ORIENTATION
+    atomic_write(
+        target,
+        lambda tmp: stored.save(tmp, format="JPEG", quality=_SAMPLE_JPEG_QUALITY, exif=exif),
+    )
+
+
+def _exif_record(cache_dir: Path) -> list[ImageRecord]:
+    folder = package_dir("skimage")
+    source = folder / "data" / f"{_EXIF_SOURCE}.png" if folder is not None else None
+    if source is None or not source.is_file():
+        return []  # _skimage_png_records has said why
+    target = cache_dir / _SAMPLE_CACHE_SUBDIR / f"{_EXIF_SOURCE}-exif{_EXIF_ORIENTATION}.jpg"
+    _encode_exif_jpeg_once(source, target)
+    return [ImageRecord(f"skimage-png/{target.name}", target, UNLABELLED)]
+
+
 def sample_dataset(cache_dir: Path) -> Dataset:
     """The embedded default: foolbox's 20 labelled ImageNet val JPEGs plus unlabelled photos.
 
     The unlabelled photos are the JPEGs that scikit-image, scikit-learn and matplotlib ship, and
-    scikit-image's PNG photos re-encoded once to JPEG under cache_dir/sample-jpeg/.
+    scikit-image's PNG photos re-encoded once to JPEG under cache_dir/sample-jpeg/, one of them
+    also stored rotated with an EXIF orientation tag.
     """
     records = _foolbox_records()
     records += _package_jpeg_records()
     records += _skimage_png_records(Path(cache_dir))
+    records += _exif_record(Path(cache_dir))
     n_labelled = sum(record.labelled for record in records)
     description = (
         f"embedded sample: {n_labelled} labelled ImageNet val JPEGs from foolbox "
         f"{_version('foolbox')}, and {len(records) - n_labelled} unlabelled photos (flip rate "
         f"only) shipped by scikit-image {_version('scikit-image')}, scikit-learn "
         f"{_version('scikit-learn')} and matplotlib {_version('matplotlib')} (scikit-image's PNGs "
-        f"re-encoded to JPEG at quality {_SAMPLE_JPEG_QUALITY}): {len(records)} images"
+        f"re-encoded to JPEG at quality {_SAMPLE_JPEG_QUALITY}, {_EXIF_SOURCE} once more stored "
+        f"rotated with EXIF orientation {_EXIF_ORIENTATION}): {len(records)} images"
     )
     return Dataset(name="sample", root=None, records=tuple(records), description=description)

@@ -18,10 +18,19 @@ RESIZE_PROTOCOLS = ("shorter", "squash")
 # Part of every `key`: bumped when the fields or their meaning change, so that predictions cached
 # under another version are never taken for this one's.
 KEY_VERSION = 2
+EXIF_MODES = ("ignore", "apply")
 
 
 # The fields that decide the uint8 model input (everything before normalisation), in order.
-PIXEL_FIELDS = ("decoder", "resizer", "resize_size", "resize_protocol", "crop_size", "colour")
+PIXEL_FIELDS = (
+    "decoder",
+    "resizer",
+    "resize_size",
+    "resize_protocol",
+    "crop_size",
+    "colour",
+    "exif",
+)
 
 
 @dataclass(frozen=True)
@@ -48,10 +57,12 @@ MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSide))
 class Pipeline:
     """How a file becomes a prediction: the pixel side, then the model side.
 
-    Pixel side: decoder, `colour` path (see `sysnoise.noises.colour`), resize and crop,
-    normalisation. `resize_protocol` is "shorter" (shorter side to `resize_size`, aspect kept,
-    long side truncated as torchvision does) or "squash" (both sides to `resize_size`). The
-    centre crop follows torchvision's rounding.
+    Pixel side: decoder, `exif` orientation ("ignore": the pixels as stored, as Pillow and
+    torchvision's ImageFolder give them; "apply": rotated/flipped as the file's EXIF orientation
+    tag says, as OpenCV's default `IMREAD_COLOR` does), `colour` path (see
+    `sysnoise.noises.colour`), resize and crop, normalisation. `resize_protocol` is "shorter"
+    (shorter side to `resize_size`, aspect kept, long side truncated as torchvision does) or
+    "squash" (both sides to `resize_size`). The centre crop follows torchvision's rounding.
 
     Model side: `ceil_mode` ("model" or "flipped": every max-pool's ceil_mode inverted),
     `upsample` ("model" or the op every upsampling is swapped to, see
@@ -66,6 +77,7 @@ class Pipeline:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     colour: str = "rgb"
+    exif: str = "ignore"
     ceil_mode: str = "model"
     upsample: str = "model"
     backend: str = "torch"
@@ -77,6 +89,8 @@ class Pipeline:
                 f"unknown resize protocol {self.resize_protocol!r}; "
                 f"valid: {', '.join(RESIZE_PROTOCOLS)}"
             )
+        if self.exif not in EXIF_MODES:
+            raise SysnoiseError(f"unknown exif mode {self.exif!r}; valid: {', '.join(EXIF_MODES)}")
         if self.crop_size > self.resize_size:
             raise SysnoiseError(f"crop {self.crop_size} is larger than resize {self.resize_size}")
 

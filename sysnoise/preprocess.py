@@ -8,6 +8,7 @@ import numpy as np
 
 from sysnoise.noises.colour import apply_colour
 from sysnoise.noises.decoders import DECODERS, DecodeError, decode
+from sysnoise.noises.exif import orient
 from sysnoise.noises.resizers import RESIZERS
 from sysnoise.pipeline import Pipeline, center_crop, resized_size
 
@@ -27,9 +28,9 @@ def array_hash(array: np.ndarray) -> str:
 class ImagePreparer:
     """The uint8 model inputs of one file under many pipelines.
 
-    Decodes once per distinct decoder (and size hint, for DCT-domain decoding) and colour path,
-    and resizes once per distinct decoded image and resize: two decoders that agree bit for bit
-    share their resizes.
+    Decodes once per distinct decoder (and size hint, for DCT-domain decoding), EXIF handling and
+    colour path, and resizes once per distinct decoded image and resize: two decoders that agree
+    bit for bit share their resizes.
     """
 
     def __init__(self, data: bytes) -> None:
@@ -55,14 +56,17 @@ class ImagePreparer:
     def _decode(self, pipeline: Pipeline) -> tuple[np.ndarray, str]:
         decoder = DECODERS.get(pipeline.decoder)
         min_side = pipeline.resize_size if decoder.uses_min_side else None
-        key = (decoder.name, min_side, pipeline.colour)
+        key = (decoder.name, min_side, pipeline.colour, pipeline.exif)
         if key not in self._decoded:
             try:
-                if pipeline.colour == "rgb":
-                    image = decode(decoder.name, self.data, pipeline.resize_size)
-                else:
+                if pipeline.colour != "rgb":
                     plain, _ = self._decode(pipeline.with_changes(colour="rgb"))
                     image = apply_colour(pipeline.colour, plain)
+                elif pipeline.exif == "apply":
+                    stored, _ = self._decode(pipeline.with_changes(exif="ignore"))
+                    image = orient(self.data, stored)
+                else:
+                    image = decode(decoder.name, self.data, pipeline.resize_size)
                 self._decoded[key] = (image, array_hash(image))
             except DecodeError as exc:
                 self._decoded[key] = PreprocessError(str(exc))

@@ -74,6 +74,9 @@ def test_model_side_noises_run_on_their_own_backends(document):
     assert rows["precision=onnxruntime-int8"]["identical_input_rate"] == 1.0
     assert "onnxruntime-int8" in document["backends"]
     assert document["backends"]["onnxruntime-int8"]["precision"] == "int8"
+    quantization = document["backends"]["onnxruntime-int8"]["quantization"]
+    assert quantization["weight_bits"] == (7 if quantization["reduce_range"] else 8)
+    assert quantization["weight_bits_reason"]
 
 
 def test_combined_steps_are_cumulative(document):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sysnoise.calibration import default_size, split_calibration
+from sysnoise.calibration import calibration_from_folder, default_size, split_calibration
 from sysnoise.errors import SysnoiseError
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import model_input, normalise
@@ -50,4 +50,19 @@ def test_sizes_and_methods_are_checked(mixed):
         split_calibration(mixed, REFERENCE, 7, "minmax")
     with pytest.raises(SysnoiseError, match="minmax, entropy, percentile"):
         split_calibration(mixed, REFERENCE, 2, "max")
-    assert default_size(33) == 8 and default_size(5000) == 256 and default_size(1000) == 100
+    assert default_size(33) == 8 and default_size(1000) == 100
+    assert default_size(5000) == 500 and default_size(50_000) == 512  # ImageNet val: 512
+
+
+def test_a_calibration_folder_leaves_every_evaluation_image_scored(mixed, tmp_path):
+    folder = write_dataset(
+        tmp_path / "train", {f"t{i}.jpg": images.baseline_444() for i in range(3)}
+    )
+    calibration = calibration_from_folder(folder, REFERENCE, None, "percentile")
+    assert len(calibration.image_ids) == 3 and calibration.batch.shape == (3, 3, 224, 224)
+    facts = calibration.describe()
+    assert facts["source"] == str(tmp_path / "train") and facts["excluded_from_scoring"] is False
+    two = calibration_from_folder(folder, REFERENCE, 2, "minmax")
+    assert two.image_ids == calibration.image_ids[:2]
+    with pytest.raises(SysnoiseError, match="smaller N"):
+        calibration_from_folder(folder, REFERENCE, 4, "minmax")

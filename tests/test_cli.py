@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from sysnoise.cli import main
+from sysnoise.noises.colour import COLOURS
 from sysnoise.noises.decoders import DECODERS
 from sysnoise.noises.resizers import RESIZERS
 
@@ -29,7 +30,12 @@ def _bench(tmp_path: Path, *extra: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("kind", "count"),
-    [("decoders", len(DECODERS)), ("resizers", len(RESIZERS)), ("suites", 3), ("colours", 4)],
+    [
+        ("decoders", len(DECODERS)),
+        ("resizers", len(RESIZERS)),
+        ("suites", 3),
+        ("colours", len(COLOURS)),
+    ],
 )
 def test_list_prints_one_line_per_entry(kind, count, capsys):
     assert main(["list", kind]) == 0

@@ -232,12 +232,14 @@ def test_sample_dataset(tmp_path: Path) -> None:
         r.image_id for r in dataset.records
     }
     encoded = {r.image_id: r.path for r in dataset.records if r.image_id.startswith("skimage-png/")}
-    assert len(encoded) == 7
+    assert len(encoded) == 8
     for image_id, path in encoded.items():
         assert path.parent == tmp_path / "sample-jpeg"
         with Image.open(path) as image:
             assert image.format == "JPEG"
             assert image.mode == ("L" if image_id == "skimage-png/camera.jpg" else "RGB")
+            orientation = image.getexif().get(0x0112)
+            assert orientation == (6 if image_id == "skimage-png/chelsea-exif6.jpg" else None)
     assert not list((tmp_path / "sample-jpeg").glob(".*"))  # no temporary files left behind
 
     mtimes = {path: path.stat().st_mtime_ns for path in encoded.values()}

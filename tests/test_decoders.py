@@ -22,6 +22,7 @@ EXPECTED_NAMES = [
     "turbo-fastupsample",
     "nvjpeg",
     "pil-draft",
+    "ffmpeg-cli",
 ]
 # The ones that run on this machine (nvjpeg needs a GPU; tests/test_gpu.py covers it).
 AVAILABLE = [n for n in EXPECTED_NAMES if DECODERS.get(n).unavailable_reason() is None]

@@ -120,7 +120,10 @@ def test_manifest_says_what_each_variant_is_and_what_made_it(generated):
     assert manifest["format"] == "sysnoise-imagenet-s" and manifest["format_version"] == 1
     entry = manifest["variants"][1]
     assert entry["name"] == "cv2/cv2-area" and entry["file"] == "variants/cv2__cv2-area.npy"
-    assert entry["pipeline"] == Pipeline(decoder="cv2", resizer="cv2-area").to_dict()
+    assert entry["pipeline"] == Pipeline(
+        decoder="cv2", resizer="cv2-area", resize_protocol="squash", exif="apply"
+    ).to_dict()
+    assert manifest["protocol"]["name"] == "published"
     assert entry["bytes"] == (generated / entry["file"]).stat().st_size
     assert entry["bytes"] == len(FILES) * 224 * 224 * 3 + 128  # rows plus the .npy header
     assert "Pillow" in manifest["library_versions"]
@@ -265,7 +268,7 @@ def test_variant_names_presets_and_errors():
 def test_the_torch_dataset_gives_the_model_inputs_and_labels(generated, data_dir):
     dataset = ImageNetS(generated, "cv2/cv2-area")
     assert len(dataset) == len(FILES)
-    pipeline = Pipeline(decoder="cv2", resizer="cv2-area")
+    pipeline = Pipeline(decoder="cv2", resizer="cv2-area", resize_protocol="squash", exif="apply")
     image, label = dataset[0]
     assert image.dtype == torch.uint8 and image.shape == (3, 224, 224) and label == 3
     expected = model_input((data_dir / "a.jpg").read_bytes(), pipeline)
@@ -280,8 +283,8 @@ def test_the_torch_dataset_gives_the_model_inputs_and_labels(generated, data_dir
     assert [len(labels) for _, labels in batches] == [4, 2]
 
 
-def _spec() -> ModelSpec:
-    return ModelSpec("tiny", "tiny", "seed0", "", Pipeline(), 1000, None)
+def _spec(reference: Pipeline) -> ModelSpec:
+    return ModelSpec("tiny", "tiny", "seed0", "", reference, 1000, None)
 
 
 def _without_addresses(document: dict) -> dict:
@@ -295,6 +298,8 @@ def _without_addresses(document: dict) -> dict:
 def test_stored_evaluation_equals_the_on_the_fly_engine_exactly(generated, data_dir, tmp_path):
     stored = StoredSet(generated)
     plan = plan_stored(stored, Pipeline())
+    # a published (squashed) set is evaluated under its own protocol
+    assert plan.reference == Pipeline(resize_protocol="squash")
     assert [n.name for n, _ in plan.noises] == VARIANTS.split(",")[1:]
     backend = CountingBackend()
     backend.prepare(tiny_classifier())
@@ -318,10 +323,10 @@ def test_stored_evaluation_equals_the_on_the_fly_engine_exactly(generated, data_
     documents = []
     for suite, noises, evaluation in (
         (plan.suite, plan.noises, from_disk),
-        (live_suite, live_suite.resolve(Pipeline()), on_the_fly),
+        (live_suite, live_suite.resolve(plan.reference), on_the_fly),
     ):
         run = RunInputs(
-            spec=_spec(),
+            spec=_spec(plan.reference),
             weights_sha256="0" * 64,
             model_fingerprint="tiny",
             dataset=dataset,
@@ -357,7 +362,7 @@ def test_cli_generates_and_bench_evaluates_mobilenet_on_the_stored_set(data_dir,
     generate_args = ["imagenet-s", "generate", "--out", str(out), "--data", str(data_dir)]
     generate_args += ["--variants", "pil/pil-bilinear,cv2/cv2-area", "--limit", "3"]
     assert main([*generate_args, "--no-progress", "--model", "mobilenet_v2"]) == 0
-    assert "wrote 2 variants" in capsys.readouterr().out
+    assert "published protocol: wrote 2 variants" in capsys.readouterr().out
     bench = ["bench", "--imagenet-s", str(out), "--out", str(tmp_path / "results")]
     assert main([*bench, "--cache-dir", str(tmp_path / "cache"), "--no-progress"]) == 0
     report = capsys.readouterr().out
@@ -366,6 +371,13 @@ def test_cli_generates_and_bench_evaluates_mobilenet_on_the_stored_set(data_dir,
     document = json.loads(json_path.read_text())
     assert [row["noise"] for row in document["rows"]] == ["cv2/cv2-area"]
     assert document["imagenet_s"]["variants"].keys() == {"pil/pil-bilinear", "cv2/cv2-area"}
+    assert document["reference_pipeline"]["resize_protocol"] == "squash"  # the set's protocol
+    top1 = [document["reference"]["top1"], document["rows"][0]["top1"]]
+    assert document["imagenet_s"]["robustart"] == {
+        "n_variants": 2,
+        "mean_top1": pytest.approx(np.mean(top1)),
+        "std_top1": pytest.approx(np.std(top1)),
+    }
     assert main([*bench, "--data", str(data_dir)]) == 2
     assert "leave out --data, --labels" in capsys.readouterr().err
     assert main(["imagenet-s", "generate", "--out", str(out), "--variants", "nope"]) == 2

@@ -105,7 +105,7 @@ def test_model_side_fields_are_categorised_by_what_they_change():
 def test_the_cache_key_covers_every_field_and_the_key_version(monkeypatch):
     from sysnoise import pipeline
 
-    changes = {"decoder": "cv2", "resize_size": 288, "colour": "yuv420-bt601-full"}
+    changes = {"decoder": "cv2", "resize_size": 288, "colour": "yuv420-bt601-full", "exif": "apply"}
     changes |= {"ceil_mode": "flipped", "upsample": "nearest", "backend": "onnxruntime"}
     keys = {REFERENCE.key} | {REFERENCE.with_changes(**{k: v}).key for k, v in changes.items()}
     assert len(keys) == 1 + len(changes)

@@ -67,13 +67,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--calibration",
         type=positive,
         default=None,
-        help="INT8 calibration images, held out of scoring (default: a tenth, 8 to 256)",
+        help="INT8 calibration images (default: all of --calibration-data up to 512; else a "
+        "tenth of the data, 8 to 512, held out of scoring)",
+    )
+    parser.add_argument(
+        "--calibration-data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of INT8 calibration images (e.g. ImageNet train images), so that every "
+        "evaluation image is scored",
     )
     parser.add_argument(
         "--calibration-method",
         default=defaults.calibration_method,
         choices=CALIBRATION_METHODS,
-        help=f"INT8 calibration method (default {defaults.calibration_method})",
+        help="INT8 activation ranges: minmax (default), entropy (KL divergence, TensorRT's) or "
+        "percentile (99.99%% of |x|)",
     )
     parser.add_argument(
         "--out", type=Path, default=defaults.out_dir, help=f"results folder ({defaults.out_dir})"
@@ -115,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir or default_cache_dir(),
         progress=not args.no_progress,
         calibration_size=args.calibration,
+        calibration_data=args.calibration_data,
         calibration_method=args.calibration_method,
     )
     if args.imagenet_s is not None:

@@ -41,6 +41,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "(imagenet-s: 3 decoders x 11 resizers, the default; all: every decoder x resizer)",
     )
     generate.add_argument(
+        "--protocol",
+        choices=("published", "shorter"),
+        default=defaults.protocol,
+        help="published (default): squash to (size x 8/7)^2, then centre crop, OpenCV and the "
+        "ffmpeg program applying EXIF, as the published ImageNet-S generator; shorter: resize the "
+        "shorter side keeping the aspect (torchvision), EXIF ignored, FFmpeg through PyAV",
+    )
+    generate.add_argument(
         "--size",
         type=positive,
         default=defaults.crop_size,
@@ -50,7 +58,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--resize-size",
         type=positive,
         default=None,
-        help="size of the shorter side before the crop (default size * 256 / 224)",
+        help="size before the crop (default size * 8 / 7): both sides under the published "
+        "protocol, the shorter side under --protocol shorter",
     )
     generate.add_argument(
         "--model",
@@ -96,6 +105,7 @@ def run_generate(args: argparse.Namespace) -> int:
         data=args.data,
         labels=args.labels,
         variants=args.variants,
+        protocol=args.protocol,
         crop_size=args.size,
         resize_size=args.resize_size,
         model=args.model,
@@ -107,8 +117,8 @@ def run_generate(args: argparse.Namespace) -> int:
     )
     outcome = generate(config)
     print(
-        f"{outcome.n_images} images: wrote {len(outcome.written)} variants, "
-        f"{len(outcome.reused)} already done, {len(outcome.skipped)} skipped "
+        f"{outcome.n_images} images, {config.protocol} protocol: wrote {len(outcome.written)} "
+        f"variants, {len(outcome.reused)} already done, {len(outcome.skipped)} skipped "
         f"({outcome.images_processed} images processed in {outcome.seconds:.1f} s)"
     )
     for name, reason in outcome.skipped.items():

@@ -113,10 +113,14 @@ def _onnx_layers(
     reference_path = cached_onnx(model, example, context)
     noisy_path = cached_onnx(patched, example, noisy_context)
     if noisy.precision == "int8":
-        from sysnoise.backends.quantize import cached_qdq
+        from sysnoise.backends.quantize import cached_qdq, needs_reduce_range
 
+        on_cpu = session_providers(config.device, noisy.backend) == ["CPUExecutionProvider"]
         noisy_path = cached_qdq(
-            noisy_path, noisy_context.calibration, noisy_context.calibration_method
+            noisy_path,
+            noisy_context.calibration,
+            noisy_context.calibration_method,
+            needs_reduce_range()[0] if on_cpu else False,
         )
     level = BACKENDS.get(noisy.backend).optimization
     providers = session_providers(config.device, noisy.backend)

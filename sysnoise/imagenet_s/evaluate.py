@@ -7,6 +7,7 @@ for the same images and variants the predictions, and every metric, equal an on-
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s.dataset import StoredSet
 from sysnoise.imagenet_s.plan import plan_stored
 from sysnoise.imagenet_s.source import StoredSource, stored_dataset
+from sysnoise.imagenet_s.summary import robustart_summary
 
 __all__ = ["run_stored_bench", "set_summary"]
 
@@ -57,6 +59,7 @@ def run_stored_bench(config: BenchConfig, root: Path, variants: list[str] | None
     stored = StoredSet(root)
     spec = resolve_model(config.model)
     plan = plan_stored(stored, spec.reference, variants, suite)
+    spec = dataclasses.replace(spec, reference=plan.reference)  # the set's resize protocol
     model, weights_sha256 = load_model(spec, config.weights)
     dataset = stored_dataset(stored).limit(config.limit)
     images = RunImages(
@@ -66,7 +69,9 @@ def run_stored_bench(config: BenchConfig, root: Path, variants: list[str] | None
         skipped=[SkippedNoise(noise, "unavailable", why) for noise, why in plan.not_stored],
         source=lambda scored: StoredSource(stored, plan, scored),
         reference_crop=StoredSource(stored, plan, dataset).reference_crop,
-        extra={"imagenet_s": set_summary(stored)},
+        extra=lambda document: {
+            "imagenet_s": {**set_summary(stored), "robustart": robustart_summary(document)}
+        },
         pixels_unavailable=_stored_pixels,
     )
     return evaluate_model(config, spec, model, weights_sha256, images, started)

@@ -27,7 +27,13 @@ from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s import layout
 from sysnoise.imagenet_s.manifest import write_manifest
 from sysnoise.imagenet_s.prepare import DIGEST_BYTES, prepare_all
-from sysnoise.imagenet_s.variants import Variant, base_pipeline, parse_variants
+from sysnoise.imagenet_s.variants import (
+    Variant,
+    base_pipeline,
+    check_protocol,
+    parse_variants,
+    with_protocol,
+)
 from sysnoise.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -41,6 +47,7 @@ class GenerateConfig:
     data: Path | None = None  # None: the embedded sample set
     labels: Path | None = None
     variants: str = "imagenet-s"
+    protocol: str = "published"  # or "shorter"; see sysnoise.imagenet_s.variants
     crop_size: int = 224
     resize_size: int | None = None  # None: crop_size * 256 / 224
     model: str | None = None  # take sizes and normalisation from this model's reference instead
@@ -74,16 +81,17 @@ def generate(
         dataset = sample_dataset(config.cache_dir)
     else:
         dataset = load_folder(config.data, config.labels)
-    variants = parse_variants(config.variants, _base(config))
+    check_protocol(config.protocol)
+    variants = parse_variants(config.variants, _base(config), config.protocol)
     return write_set(dataset.limit(config.limit), config.out, variants, config, after_chunk)
 
 
 def _base(config: GenerateConfig) -> Pipeline:
     if config.model is None:
-        return base_pipeline(config.crop_size, config.resize_size)
+        return base_pipeline(config.crop_size, config.resize_size, config.protocol)
     from sysnoise.zoo import resolve_model
 
-    return resolve_model(config.model).reference
+    return with_protocol(resolve_model(config.model).reference, config.protocol)
 
 
 def write_set(
@@ -121,7 +129,9 @@ def write_set(
         for v in variants
         if v.name in skipped
     ]
-    manifest_path = write_manifest(root, dataset, [v.name for v in runnable], skipped_entries)
+    manifest_path = write_manifest(
+        root, dataset, [v.name for v in runnable], skipped_entries, config.protocol
+    )
     return GenerateOutcome(
         manifest_path=manifest_path,
         written=[v.name for v in pending],

@@ -19,10 +19,12 @@ def write_manifest(
     dataset: Dataset,
     first: list[str],
     skipped: list[dict[str, Any]],
+    protocol: str = "published",
 ) -> Path:
     """Write SHA256SUMS, then manifest.json (atomically, last) for every done variant in `root`.
 
-    `first` orders the variants this run asked for first; `skipped` lists those it could not run.
+    `first` orders the variants this run asked for first; `skipped` lists those it could not run;
+    `protocol` is the generation protocol ("published" or "shorter").
     """
     from sysnoise.environment import tool_info
     from sysnoise.noises.decoders import library_versions
@@ -41,6 +43,7 @@ def write_manifest(
         "format_version": layout.FORMAT_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "tool": tool_info(),
+        "protocol": describe_protocol(protocol),
         "library_versions": library_versions(),
         "side_environments": side_versions(decoders, resizers),
         "dataset": {
@@ -62,6 +65,29 @@ def write_manifest(
     atomic_write_text(root / layout.CHECKSUMS, sums)
     layout.write_json(root / layout.MANIFEST, manifest)
     return root / layout.MANIFEST
+
+
+_PROTOCOLS = {
+    "published": {
+        "resize": "squash: both sides to resize_size (size x 8/7), aspect not kept",
+        "crop": "centre, offsets int(round((h - crop) / 2)) (Python rounds half to even)",
+        "decoders": "Pillow convert('RGB') with EXIF ignored; OpenCV imdecode(IMREAD_COLOR) and "
+        "the ffmpeg program (rgb24 through a pipe) with EXIF orientation applied",
+        "reference": "the published ImageNet-S generator (imagenet_s_gen.py, transform_type='val')"
+        " and RobustART's test transform",
+    },
+    "shorter": {
+        "resize": "shorter side to resize_size, aspect kept, long side truncated (torchvision)",
+        "crop": "centre, offsets int(round((h - crop) / 2)) (Python rounds half to even)",
+        "decoders": "every decoder with EXIF ignored; FFmpeg through PyAV",
+        "reference": "torchvision's ImageNet evaluation transform",
+    },
+}
+
+
+def describe_protocol(protocol: str) -> dict[str, str]:
+    """The manifest's record of a generation protocol: its name and what it does."""
+    return {"name": protocol, **_PROTOCOLS[protocol]}
 
 
 def done_variants(root: Path, first: list[str]) -> list[dict[str, Any]]:

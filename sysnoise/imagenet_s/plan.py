@@ -44,6 +44,11 @@ def _changes(stored: Pipeline, reference: Pipeline) -> dict[str, Any]:
     return changes
 
 
+def _same_but_protocol(stored: Pipeline, reference: Pipeline) -> bool:
+    protocol = stored.resize_protocol
+    return stored.pixel_fields == reference.with_changes(resize_protocol=protocol).pixel_fields
+
+
 def plan_stored(
     stored: StoredSet,
     reference: Pipeline,
@@ -56,9 +61,18 @@ def plan_stored(
     suite, its noises are evaluated on the stored pixels: a model-side noise (precision, backend,
     patches) on the reference's crops, a pixel-side one where the set holds its pixels; the rest
     are `not_stored`.
+
+    A set made under another resize protocol (the published ImageNet-S squashes) is evaluated
+    under its own: the reference is then the model's reference pipeline with the set's resize
+    protocol, as the published set's Pillow bilinear variant is. `names` picks the variants to
+    evaluate as noises (default: all stored ones).
     """
     variants = stored.variants
     matches = [v for v in variants.values() if v.pipeline.pixel_fields == reference.pixel_fields]
+    if not matches:
+        matches = [v for v in variants.values() if _same_but_protocol(v.pipeline, reference)]
+        if matches:
+            reference = reference.with_changes(resize_protocol=matches[0].pipeline.resize_protocol)
     if not matches:
         raise SysnoiseError(
             f"{stored.root} has no variant with the model's reference pixels "
