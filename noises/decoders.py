@@ -11,11 +11,21 @@ a JPEG cut short mid-scan is a `DecodeError` for every decoder (OpenCV's imdecod
 torchvision raises, FFmpeg is run with ``err_detect=explode``); only FFmpeg accepts a file whose
 sole defect is a missing EOI marker. CMYK JPEGs decode everywhere, with slightly different
 CMYK-to-RGB conversions (up to a few grey levels from Pillow; torchvision matches Pillow exactly).
+
+Before any decoder runs, `decode` reads the file's header with Pillow (which parses only the
+header) and refuses, for every decoder alike: formats other than JPEG, PNG, BMP, WebP and TIFF
+(GIF among them); images of more pixels than `max_pixels()` (Pillow's ``MAX_IMAGE_PIXELS`` unless
+``SYSNOISE_MAX_PIXELS`` says otherwise), so a small file cannot make a decoder allocate gigabytes;
+and images with more than 8 bits per sample (16-bit PNG and TIFF). Decoders reduce 16-bit samples
+to 8 bits in different ways (Pillow saturates 16-bit greyscale to 255, OpenCV and FFmpeg keep the
+high byte), so a 16-bit file would show a decoder difference that is only a conversion choice.
+Error messages never contain memory addresses, so two runs on the same files write the same text.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -32,6 +42,110 @@ from sysnoise.registry import Registry
 
 class DecodeError(Exception):
     """A file this decoder cannot decode (corrupt, truncated, unsupported)."""
+
+
+MAX_PIXELS_ENV = "SYSNOISE_MAX_PIXELS"
+SUPPORTED_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "WEBP", "TIFF")
+_MAX_BITS = 8
+_WIDE_MODES = ("I", "F")  # Pillow modes of more than 8 bits per sample: I, I;16, I;16B, F ...
+_ADDRESS = re.compile(r" (?:object )?at 0x[0-9a-fA-F]+")
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What a file's header says: format (Pillow's name), size and bits per sample."""
+
+    format: str
+    width: int
+    height: int
+    bits: int
+
+
+def max_pixels() -> int:
+    """The most pixels a file may have to be decoded: ``$SYSNOISE_MAX_PIXELS``, else Pillow's
+    ``MAX_IMAGE_PIXELS`` (89,478,485 in Pillow 13)."""
+    from PIL import Image
+
+    text = os.environ.get(MAX_PIXELS_ENV)
+    if text is None:
+        return int(Image.MAX_IMAGE_PIXELS or 0) or 89_478_485
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from sysnoise.errors import SysnoiseError
+
+        raise SysnoiseError(f"{MAX_PIXELS_ENV}={text!r} must be a positive number of pixels")
+    return value
+
+
+def _open_header(data: bytes, limit: int):  # -> PIL.Image.Image, header parsed, pixels not read
+    from PIL import Image
+
+    # Pillow's own check refuses at twice its limit; ours, in read_header, at the limit itself.
+    Image.MAX_IMAGE_PIXELS = limit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(BytesIO(data))
+
+
+def read_header(data: bytes) -> ImageHeader:
+    """The header of `data`, refused (DecodeError) when no decoder here may read the file: an
+    unknown or unsupported format, more than `max_pixels()` pixels, more than 8 bits per sample."""
+    from PIL import Image, UnidentifiedImageError
+
+    limit = max_pixels()
+    try:
+        image = _open_header(data, limit)
+    except Image.DecompressionBombError as exc:
+        match = _BOMB_PIXELS.search(str(exc))
+        pixels = match.group(1) if match else "too many"
+        raise DecodeError(_too_many_pixels(pixels, limit)) from None
+    except UnidentifiedImageError:
+        raise DecodeError("not an image file in a format Pillow recognises") from None
+    except Exception as exc:  # a header Pillow cannot parse: whatever the plugin raised
+        raise DecodeError(f"unreadable image header: {type(exc).__name__}: {exc}") from None
+    with image:
+        header = ImageHeader(image.format or "?", image.width, image.height, _bits(image, data))
+    if header.format not in SUPPORTED_FORMATS:
+        raise DecodeError(
+            f"{header.format} files are not supported (supported: "
+            f"{', '.join(f for f in SUPPORTED_FORMATS if f != 'MPO')})"
+        )
+    if header.width * header.height > limit:
+        raise DecodeError(_too_many_pixels(f"{header.width}x{header.height}", limit))
+    if header.bits > _MAX_BITS:
+        raise DecodeError(
+            f"{header.bits}-bit samples: only 8-bit images are decoded, because decoders reduce "
+            "16-bit samples to 8 bits differently; convert the file to 8 bits"
+        )
+    return header
+
+
+def _too_many_pixels(size: str, limit: int) -> str:
+    return (
+        f"image of {size} pixels is over the limit of {limit} (a decompression bomb?); "
+        f"set {MAX_PIXELS_ENV} to allow larger images"
+    )
+
+
+def _bits(image: object, data: bytes) -> int:
+    """Bits per sample as the header states them (Pillow opens 16-bit RGB PNGs as 8-bit RGB)."""
+    if image.format == "PNG" and data[12:16] == b"IHDR" and len(data) > 24:
+        return data[24]
+    if image.format == "TIFF":
+        per_sample = image.tag_v2.get(258)
+        if per_sample:
+            values = per_sample if isinstance(per_sample, tuple) else (per_sample,)
+            return max(int(v) for v in values)
+    return 16 if image.mode.split(";")[0] in _WIDE_MODES else _MAX_BITS
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message`` with memory addresses taken out, the same in every run."""
+    return _ADDRESS.sub("", f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -259,11 +373,16 @@ def decode(name: str, data: bytes, min_side: int) -> np.ndarray:
     if decoder.uses_min_side and min_side < 1:
         raise ValueError(f"decoder {name!r} needs min_side >= 1, got {min_side}")
     try:
+        read_header(data)
+    except DecodeError as exc:
+        raise DecodeError(
+            f"decoder {name!r} ({decoder.library}) refuses this file: {exc}"
+        ) from None
+    try:
         image = decoder.decode(data, min_side)
     except Exception as exc:
         raise DecodeError(
-            f"decoder {name!r} ({decoder.library}) cannot decode this file: "
-            f"{type(exc).__name__}: {exc}"
+            f"decoder {name!r} ({decoder.library}) cannot decode this file: {error_text(exc)}"
         ) from exc
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise DecodeError(

@@ -28,11 +28,13 @@ from pathlib import Path
 
 from sysnoise.assets import package_dir
 from sysnoise.errors import SysnoiseError
-from sysnoise.fileio import atomic_write
+from sysnoise.fileio import atomic_write, read_regular_file, regular_file_problem
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# Image formats a user may expect to be read; files with these suffixes are reported as skipped.
+UNSUPPORTED_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".ico", ".svg", ".psd")
 UNLABELLED = -1
 N_CLASSES = 1000
 
@@ -40,6 +42,12 @@ _DATA_DIR = Path(__file__).resolve().parent / "data"
 _WNID_PATTERN = re.compile(r"n\d{8}")
 _AUTO_LABEL_FILES = ("LOC_val_solution.csv", "labels.txt", "val_labels.txt")
 _ILSVRC_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
+_HEADER_FILE_WORDS = frozenset(
+    {"file", "filename", "file_name", "image", "image_id", "imageid", "name", "path", "id"}
+)
+_HEADER_LABEL_WORDS = frozenset(
+    {"label", "labels", "class", "class_id", "class_index", "target", "wnid", "index"}
+)
 _FOOLBOX_IMAGE = re.compile(r"imagenet_(\d+)_(\d+)\.jpg")
 _FOOLBOX_INSTALL = "pip install --no-deps foolbox==3.3.4"
 
@@ -82,6 +90,14 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class SkippedFile:
+    """A file in a dataset folder that is not read as an image, and why."""
+
+    image_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Dataset:
     """A named, ordered set of image records; records are kept sorted by image_id."""
 
@@ -89,6 +105,7 @@ class Dataset:
     root: Path | None
     records: tuple[ImageRecord, ...]
     description: str
+    skipped: tuple[SkippedFile, ...] = ()  # files found but not read, each with its reason
 
     def __post_init__(self) -> None:
         records = tuple(sorted(self.records, key=lambda record: record.image_id))
@@ -144,8 +161,21 @@ def _is_image(name: str) -> bool:
     return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)
 
 
-def _walk_images(folder: Path) -> Iterator[Path]:
-    """Image files under folder, recursively, skipping hidden files and folders."""
+def _skip_reason(path: Path, name: str) -> str | None:
+    """Why a file with an image suffix is not read, or None; unsupported formats too."""
+    if _is_image(name):
+        return regular_file_problem(path)
+    suffix = os.path.splitext(name)[1].lower()
+    if not name.startswith(".") and suffix in UNSUPPORTED_SUFFIXES:
+        return (
+            f"{suffix[1:].upper()} files are not supported (supported: {', '.join(IMAGE_SUFFIXES)})"
+        )
+    return None
+
+
+def _walk_images(folder: Path, root: Path, skipped: list[SkippedFile]) -> Iterator[Path]:
+    """Regular image files under folder, recursively, skipping hidden files and folders; files
+    that look like images but cannot be read as one go to `skipped` with the reason."""
     seen: set[str] = set()
     for current, dirs, files in os.walk(folder, followlinks=True):
         real = os.path.realpath(current)
@@ -154,13 +184,32 @@ def _walk_images(folder: Path) -> Iterator[Path]:
             continue
         seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
+        for name in dirs:
             if _is_image(name):
-                yield Path(current) / name
+                skipped.append(SkippedFile(_image_id(Path(current) / name, root), "a folder"))
+        for name in sorted(files):
+            path = Path(current) / name
+            reason = _skip_reason(path, name)
+            if reason is not None:
+                skipped.append(SkippedFile(_image_id(path, root), reason))
+            elif _is_image(name):
+                yield path
 
 
 def _image_id(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+    """The path relative to root with forward slashes; bytes that are not UTF-8 in a file name
+    are written as backslash escapes (\\xff), so the id can be written to JSON and CSV."""
+    relative = path.relative_to(root).as_posix()
+    return os.fsencode(relative).decode("utf-8", "backslashreplace")
+
+
+def _warn_skipped(skipped: list[SkippedFile]) -> None:
+    if skipped:
+        shown = "; ".join(f"{s.image_id}: {s.reason}" for s in skipped[:5])
+        more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
+        logger.warning(
+            "skipped %d files that are not readable images: %s%s", len(skipped), shown, more
+        )
 
 
 def _reject_ilsvrc_ground_truth(path: Path) -> None:
@@ -180,33 +229,43 @@ def _parse_label(token: str, wnids: dict[str, int]) -> int | None:
     return wnids.get(token)
 
 
-def _read_kaggle_csv(path: Path, wnids: dict[str, int]) -> dict[str, int]:
+def _read_kaggle_csv(path: Path, text: str, wnids: dict[str, int]) -> dict[str, int]:
     labels: dict[str, int] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            image_id = (row.get("ImageId") or "").strip()
-            tokens = (row.get("PredictionString") or "").split()
-            if not image_id or not tokens or tokens[0] not in wnids:
-                raise SysnoiseError(
-                    f"{path}: cannot read a wnid for row {row}; expected Kaggle's "
-                    "'ImageId,PredictionString' rows whose PredictionString starts with a wnid"
-                )
-            labels[image_id] = wnids[tokens[0]]
+    for row in csv.DictReader(text.splitlines()):
+        image_id = (row.get("ImageId") or "").strip()
+        tokens = (row.get("PredictionString") or "").split()
+        if not image_id or not tokens or tokens[0] not in wnids:
+            raise SysnoiseError(
+                f"{path}: cannot read a wnid for row {row}; expected Kaggle's "
+                "'ImageId,PredictionString' rows whose PredictionString starts with a wnid"
+            )
+        labels[image_id] = wnids[tokens[0]]
     return labels
 
 
-def _read_labels_txt(path: Path, wnids: dict[str, int]) -> dict[str, int]:
+def _is_header(parts: list[str]) -> bool:
+    """Whether a labels line is exactly a header such as ``file label`` or ``image,class``."""
+    return (
+        len(parts) == 2
+        and parts[0].strip().lower() in _HEADER_FILE_WORDS
+        and parts[1].strip().lower() in _HEADER_LABEL_WORDS
+    )
+
+
+def _read_labels_txt(path: Path, text: str, wnids: dict[str, int]) -> dict[str, int]:
     labels: dict[str, int] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
+    first = True
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.rsplit(None, 1) if len(line.split()) > 1 else line.rsplit(",", 1)
         label = _parse_label(parts[-1].strip(), wnids) if len(parts) == 2 else None
+        if first and _is_header(parts):
+            first = False
+            continue
+        first = False
         if label is None:
-            if number == 1 and len(parts) == 2:
-                continue  # a header line such as "file label"
             raise SysnoiseError(
                 f"{path}:{number}: expected '<file name or stem> <label>' with a class index "
                 f"0..{N_CLASSES - 1} or a wnid, got {line!r} (one ILSVRC id per line, as in "
@@ -221,14 +280,26 @@ def _read_labels_txt(path: Path, wnids: dict[str, int]) -> dict[str, int]:
 def _read_labels_file(path: Path) -> dict[str, int]:
     """Labels keyed by file name, stem or relative path, as the file writes them."""
     _reject_ilsvrc_ground_truth(path)
-    if not path.is_file():
+    if not path.exists():
         raise SysnoiseError(f"labels file {path} does not exist; check the path")
+    problem = regular_file_problem(path)
+    if problem is not None:
+        raise SysnoiseError(f"labels file {path} cannot be read: {problem}")
+    try:
+        # utf-8-sig: a byte-order mark, as spreadsheet programs write one, is not part of line 1
+        text = read_regular_file(path).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SysnoiseError(
+            f"labels file {path} is not UTF-8 text (byte {exc.start} is "
+            f"{exc.object[exc.start]:#04x}); pass a LOC_val_solution.csv or a labels.txt saved "
+            "as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise SysnoiseError(f"cannot read labels file {path}: {exc.strerror or exc}") from None
     wnids = _wnid_index()
-    with path.open(encoding="utf-8") as handle:
-        first_line = handle.readline()
-    if first_line.lower().startswith("imageid,"):
-        return _read_kaggle_csv(path, wnids)
-    return _read_labels_txt(path, wnids)
+    if text.lstrip().lower().startswith("imageid,"):
+        return _read_kaggle_csv(path, text, wnids)
+    return _read_labels_txt(path, text, wnids)
 
 
 def _find_labels_file(root: Path) -> Path | None:
@@ -258,7 +329,9 @@ def _warn_unlabelled(records: list[ImageRecord], source: str) -> None:
         )
 
 
-def _load_wnid_folders(root: Path, class_dirs: list[str]) -> tuple[list[ImageRecord], str]:
+def _load_wnid_folders(
+    root: Path, class_dirs: list[str], skipped: list[SkippedFile]
+) -> tuple[list[ImageRecord], str]:
     index = _wnid_index()
     unknown = [name for name in class_dirs if name not in index]
     if unknown:
@@ -270,13 +343,15 @@ def _load_wnid_folders(root: Path, class_dirs: list[str]) -> tuple[list[ImageRec
     records = [
         ImageRecord(_image_id(path, root), path, index[name])
         for name in class_dirs
-        for path in _walk_images(root / name)
+        for path in _walk_images(root / name, root, skipped)
     ]
-    loose = [
-        ImageRecord(_image_id(root / name, root), root / name, UNLABELLED)
-        for name in sorted(os.listdir(root))
-        if _is_image(name) and (root / name).is_file()
-    ]
+    loose = []
+    for name in sorted(os.listdir(root)):
+        reason = None if (root / name).is_dir() else _skip_reason(root / name, name)
+        if reason is not None:
+            skipped.append(SkippedFile(_image_id(root / name, root), reason))
+        elif _is_image(name) and not (root / name).is_dir():
+            loose.append(ImageRecord(_image_id(root / name, root), root / name, UNLABELLED))
     if loose:
         logger.warning(
             "%d images lie directly in %s, outside the wnid sub-folders: they are unlabelled "
@@ -288,16 +363,19 @@ def _load_wnid_folders(root: Path, class_dirs: list[str]) -> tuple[list[ImageRec
     return records + loose, description
 
 
-def _load_flat(root: Path, labels_file: Path | None) -> tuple[list[ImageRecord], str]:
+def _load_flat(
+    root: Path, labels_file: Path | None, skipped: list[SkippedFile]
+) -> tuple[list[ImageRecord], str]:
     source = Path(labels_file).expanduser() if labels_file is not None else _find_labels_file(root)
     if source is None:
         records = [
-            ImageRecord(_image_id(path, root), path, UNLABELLED) for path in _walk_images(root)
+            ImageRecord(_image_id(path, root), path, UNLABELLED)
+            for path in _walk_images(root, root, skipped)
         ]
         return records, f"unlabelled images at {root} (flip rate only)"
     labels = _read_labels_file(source)
     records = []
-    for path in _walk_images(root):
+    for path in _walk_images(root, root, skipped):
         image_id = _image_id(path, root)
         records.append(ImageRecord(image_id, path, _lookup_label(labels, image_id, path)))
     _warn_unlabelled(records, str(source))
@@ -322,18 +400,27 @@ def load_folder(root: Path, labels_file: Path | None = None) -> Dataset:
     sub_dirs = sorted(
         name for name in os.listdir(root) if not name.startswith(".") and (root / name).is_dir()
     )
+    skipped: list[SkippedFile] = []
     if labels_file is None and any(_WNID_PATTERN.fullmatch(name) for name in sub_dirs):
-        records, description = _load_wnid_folders(root, sub_dirs)
+        records, description = _load_wnid_folders(root, sub_dirs, skipped)
     else:
-        records, description = _load_flat(root, labels_file)
+        records, description = _load_flat(root, labels_file, skipped)
+    _warn_skipped(skipped)
     if not records:
         raise SysnoiseError(
             f"no images found in {root}; accepted file suffixes (any case): "
             + ", ".join(IMAGE_SUFFIXES)
+            + (f" ({len(skipped)} files skipped: {skipped[0].reason})" if skipped else "")
         )
     description += f": {len(records)} images"
+    if skipped:
+        description += f" ({len(skipped)} files skipped)"
     return Dataset(
-        name=root.name or str(root), root=root, records=tuple(records), description=description
+        name=root.name or str(root),
+        root=root,
+        records=tuple(records),
+        description=description,
+        skipped=tuple(skipped),
     )
 
 

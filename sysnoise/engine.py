@@ -21,6 +21,8 @@ import numpy as np
 
 from sysnoise.backends.base import Backend
 from sysnoise.datasets import Dataset, ImageRecord
+from sysnoise.errors import SysnoiseError
+from sysnoise.fileio import read_regular_file
 from sysnoise.noises.decoders import DECODERS
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import ImagePreparer, PreprocessError, array_hash, normalise
@@ -161,7 +163,7 @@ class FileSource:
         record = self.records[index]
         keys = list(pipelines)
         try:
-            data = record.path.read_bytes()
+            data = read_regular_file(record.path)
         except OSError as exc:
             message = f"cannot read {record.path}: {exc.strerror or exc}"
             return Work(index, None, {}, {}, {}, dict.fromkeys(keys, message))
@@ -219,6 +221,9 @@ def _identity(item: Work) -> Work:
 def _worker_init(_: int) -> None:
     import torch
 
+    from sysnoise.lifetime import die_with_parent
+
+    die_with_parent()
     torch.set_num_threads(1)
 
 
@@ -253,6 +258,7 @@ class Forwarder:
                 chunk = hashes[start : start + self.batch_size]
                 crops = np.stack([pending[h] for h in chunk])
                 logits = self.runner.infer(variant, normalise(crops, self.reference))
+                _check_logits(logits, variant)
                 self.forwards += len(chunk)
                 top = np.argsort(-logits, axis=1, kind="stable")[:, :TOP_K]
                 scores = np.take_along_axis(logits, top, axis=1).astype(np.float32)
@@ -262,6 +268,24 @@ class Forwarder:
                     (variant, h): (top[row].astype(np.int64), scores[row])
                     for row, h in enumerate(chunk)
                 }
+
+
+def _check_logits(logits: np.ndarray, variant: Hashable) -> None:
+    """Stop on outputs that would score as class 0 without meaning it: NaN or infinite logits
+    (broken weights, an overflow) or a batch whose every row is one constant."""
+    finite = np.isfinite(logits).all(axis=1)
+    where = "" if variant is None else f" under model variant {getattr(variant, 'label', variant)}"
+    if not finite.all():
+        raise SysnoiseError(
+            f"the model gave non-finite logits (NaN or inf) for {int((~finite).sum())} of "
+            f"{len(logits)} inputs{where}; the weights are broken or the computation overflows, "
+            "so no accuracy can be measured; check the weights file"
+        )
+    if logits.shape[1] > 1 and (logits.max(axis=1) == logits.min(axis=1)).all():
+        raise SysnoiseError(
+            f"the model gave the same value for every class on all {len(logits)} inputs of a "
+            f"batch{where}; its outputs do not depend on the image; check the weights file"
+        )
 
 
 def evaluate(
