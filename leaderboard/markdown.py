@@ -16,6 +16,8 @@ def markdown_cell(value: Any) -> str:
         return f"{value:.2f}"
     text = str(value).replace("\\", "\\\\").replace("|", "\\|")
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Brackets and backticks would make links, images and code spans out of submitted names.
+    text = text.replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
     return " ".join(text.split())
 
 

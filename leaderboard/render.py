@@ -10,10 +10,17 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
-from sysnoise.leaderboard.markdown import markdown_table
+from sysnoise.leaderboard.consistency import is_web_url
+from sysnoise.leaderboard.markdown import markdown_cell, markdown_table
 from sysnoise.leaderboard.plots import category_bars_svg, decoder_resizer_heatmap_svg
 from sysnoise.leaderboard.store import entry_stem
-from sysnoise.leaderboard.table import BoardGroup, display_name, environment_summary, group_entries
+from sysnoise.leaderboard.table import (
+    BoardGroup,
+    display_name,
+    environment_summary,
+    group_entries,
+    spreadsheet_safe,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -31,7 +38,7 @@ def build_site(entries: list[dict[str, Any]], out_dir: Path) -> Path:
             page = env.get_template("entry.html").render(**_entry_context(entry))
             (out_dir / "entries" / f"{entry_stem(entry)}.html").write_text(page, encoding="utf-8")
     (out_dir / "LEADERBOARD.md").write_text(leaderboard_markdown(groups), encoding="utf-8")
-    leaderboard_csv(groups).to_csv(out_dir / "leaderboard.csv", index=False)
+    spreadsheet_safe(leaderboard_csv(groups)).to_csv(out_dir / "leaderboard.csv", index=False)
     return index
 
 
@@ -63,7 +70,7 @@ def leaderboard_csv(groups: list[BoardGroup]) -> pd.DataFrame:
 
 
 def _markdown_heading(text: str) -> str:
-    return text.replace("<", "&lt;").replace(">", "&gt;")
+    return markdown_cell(text)
 
 
 def _environment() -> Environment:
@@ -71,6 +78,7 @@ def _environment() -> Environment:
     env.filters["num"] = _format_number
     env.filters["pp"] = lambda v: _format_number(None if v is None else 100.0 * v)
     env.globals["entry_stem"] = entry_stem
+    env.globals["is_web_url"] = is_web_url  # only http(s) links: no javascript: or data: URLs
     return env
 
 

@@ -14,6 +14,7 @@ from sysnoise.fileio import atomic_write_text
 from sysnoise.leaderboard.validate import check, validate
 
 DEFAULT_ENTRIES_DIR = Path(__file__).resolve().parent / "entries"
+MAX_ENTRY_BYTES = 4 << 20  # a 120-noise result is about 400 kB; per-image data is a side file
 _MAX_NAME_LENGTH = 64
 _HASH_LENGTH = 12
 
@@ -48,7 +49,10 @@ def submit(
     notes: str | None = None,
     entries_dir: Path = DEFAULT_ENTRIES_DIR,
 ) -> tuple[Path, bool]:
-    """Validate and store `document`; (its entry path, whether it was new)."""
+    """Validate and store `document`; (its entry path, whether it was new). Nothing is written
+    unless the entry, submission block included, is valid."""
+    if not isinstance(document, dict):
+        check(document)  # says what it is instead of an object
     result = {k: v for k, v in document.items() if k != "submission"}
     check(result)
     root = Path(entries_dir).resolve()
@@ -66,20 +70,33 @@ def submit(
             "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },
     }
+    check(entry)
+    text = json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    if len(text.encode()) > MAX_ENTRY_BYTES:
+        raise SysnoiseError(
+            f"the entry would take {len(text.encode())} bytes, more than {MAX_ENTRY_BYTES}; "
+            "submit the results JSON that sysnoise bench wrote, without added data"
+        )
     root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    atomic_write_text(path, text)
     return path, True
 
 
 def load_entries(
     entries_dir: Path = DEFAULT_ENTRIES_DIR, problems: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Every valid entry in `entries_dir`, by file name; invalid files go to `problems`."""
+    """Every valid entry in `entries_dir`, by file name; invalid files go to `problems`.
+
+    A missing entries folder is a SysnoiseError: an empty board would hide a wrong path."""
+    if not Path(entries_dir).is_dir():
+        raise SysnoiseError(
+            f"entries folder {entries_dir} does not exist or is not a folder; pass --entries DIR"
+        )
     entries = []
     for path in sorted(Path(entries_dir).glob("*.json")):
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            document = read_entry(path)
+        except SysnoiseError as exc:
             _report(problems, f"{path.name}: unreadable ({exc})")
             continue
         found = validate(document)
@@ -88,6 +105,24 @@ def load_entries(
             continue
         entries.append(document)
     return entries
+
+
+def read_entry(path: Path) -> Any:
+    """The parsed JSON of a regular file of at most MAX_ENTRY_BYTES; SysnoiseError otherwise."""
+    from sysnoise.fileio import read_regular_file
+
+    try:
+        return json.loads(read_regular_file(path, MAX_ENTRY_BYTES).decode("utf-8"))
+    except FileNotFoundError:
+        raise SysnoiseError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise SysnoiseError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SysnoiseError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise SysnoiseError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise SysnoiseError(f"{path} is nested too deeply to be a results document") from None
 
 
 def _report(problems: list[str] | None, message: str) -> None:

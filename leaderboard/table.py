@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +12,8 @@ import pandas as pd
 from sysnoise.leaderboard.store import entry_stem
 
 MEAN_DELTA = "all Δ mean pp"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula
+_SHOWN_CHARS = 128
 
 
 @dataclass(frozen=True)
@@ -19,22 +23,56 @@ class BoardGroup:
     dataset_name: str
     dataset_fingerprint: str
     suite: str
-    n_images: int
+    n_images: int | None  # None when the entries disagree
     entries: list[dict[str, Any]]
     frame: pd.DataFrame  # indexed by entry stem
+    disagreeing: tuple[str, ...] = ()  # stems of entries whose dataset name or size differs
 
     @property
     def title(self) -> str:
-        """A heading naming the dataset, its fingerprint and the suite."""
-        return (
-            f"{self.dataset_name} ({self.n_images} images, fingerprint "
-            f"{self.dataset_fingerprint[:12]}), suite {self.suite}"
+        """A heading naming the dataset, its fingerprint and the suite (plain text, one line)."""
+        size = "size disputed" if self.n_images is None else f"{self.n_images} images"
+        flag = (
+            f"; {len(self.disagreeing)} entries disagree on the dataset's name or size"
+            if self.disagreeing
+            else ""
+        )
+        return plain_text(
+            f"{self.dataset_name} ({size}, fingerprint {self.dataset_fingerprint[:12]}{flag}), "
+            f"suite {self.suite}",
+            limit=4 * _SHOWN_CHARS,
         )
 
 
+def plain_text(text: Any, limit: int = _SHOWN_CHARS) -> str:
+    """`text` on one line without control characters, cut to `limit` characters: safe to put in a
+    heading, a table cell or a terminal."""
+    cleaned = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in str(text)
+    )
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells cannot run as spreadsheet formulas: a cell that starts with
+    = + - @ or a tab gets a leading apostrophe (OWASP's advice for CSV files)."""
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+            return "'" + value
+        return value
+
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object:
+            safe[column] = safe[column].map(cell)
+    return safe
+
+
 def display_name(entry: dict[str, Any]) -> str:
-    """The submitted display name, or the model name."""
-    return entry.get("submission", {}).get("name") or entry["model"]["name"]
+    """The submitted display name, or the model name, as plain one-line text."""
+    return plain_text(entry.get("submission", {}).get("name") or entry["model"]["name"])
 
 
 def environment_summary(entry: dict[str, Any]) -> str:
@@ -42,7 +80,7 @@ def environment_summary(entry: dict[str, Any]) -> str:
     env = entry.get("environment", {})
     torch = env.get("packages", {}).get("torch") or "?"
     device = env.get("gpu") or f"cpu {env.get('cpu') or '?'}"
-    return f"torch {torch}, {device}"
+    return plain_text(f"torch {torch}, {device}")
 
 
 def group_entries(entries: list[dict[str, Any]]) -> list[BoardGroup]:
@@ -55,17 +93,37 @@ def group_entries(entries: list[dict[str, Any]]) -> list[BoardGroup]:
     for (fingerprint, suite), members in sorted(grouped.items(), key=lambda kv: kv[0][::-1]):
         frame = board_frame(members)
         by_stem = {entry_stem(e): e for e in members}
+        name, n_images, disagreeing = _agreed_dataset(members, fingerprint)
         groups.append(
             BoardGroup(
-                dataset_name=members[0]["dataset"]["name"],
+                dataset_name=name,
                 dataset_fingerprint=fingerprint,
                 suite=suite,
-                n_images=members[0]["dataset"]["n_images"],
+                n_images=n_images,
                 entries=[by_stem[stem] for stem in frame.index],
                 frame=frame,
+                disagreeing=disagreeing,
             )
         )
     return groups
+
+
+def _agreed_dataset(
+    members: list[dict[str, Any]], fingerprint: str
+) -> tuple[str, int | None, tuple[str, ...]]:
+    """The dataset name and size all entries of one fingerprint state; where they differ, the
+    fingerprint names the dataset, the size is disputed and the entries in the minority are
+    listed (so no single entry can relabel everyone else's)."""
+    stated = [(m["dataset"]["name"], m["dataset"]["n_images"]) for m in members]
+    if len(set(stated)) == 1:
+        return plain_text(stated[0][0]), stated[0][1], ()
+    common, _ = Counter(stated).most_common(1)[0]
+    disagreeing = tuple(
+        sorted(entry_stem(m) for m, s in zip(members, stated, strict=True) if s != common)
+    )
+    sizes = {size for _, size in stated}
+    n_images = sizes.pop() if len(sizes) == 1 else None
+    return f"dataset {fingerprint[:12]}", n_images, disagreeing
 
 
 def board_frame(entries: list[dict[str, Any]]) -> pd.DataFrame:

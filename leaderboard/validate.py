@@ -6,9 +6,13 @@ import math
 from typing import Any
 
 from sysnoise.errors import SysnoiseError
+from sysnoise.leaderboard.consistency import consistency_problems, submission_text_problems
 
 _MISSING = object()
 _CATEGORY_TOLERANCE = 1e-9
+MAX_DEPTH = 16  # a results document nests 4 deep; deeper input is refused before it is walked
+MAX_NODES = 1_000_000
+_STORED_SUITE = "imagenet-s-stored"  # sysnoise.imagenet_s.plan.SUITE_NAME, rows from a stored set
 
 # (dotted path, allowed types, may be null)
 _REQUIRED: tuple[tuple[str, tuple[type, ...], bool], ...] = (
@@ -51,6 +55,9 @@ def validate(document: Any) -> list[str]:
 
     if not isinstance(document, dict):
         return [f"document: must be a JSON object, got {type(document).__name__}"]
+    shape = structure_problem(document)
+    if shape is not None:
+        return [shape]
     version = document.get("schema_version", _MISSING)
     if version is _MISSING:
         return ["schema_version: missing"]
@@ -69,8 +76,27 @@ def validate(document: Any) -> list[str]:
         if not problems:
             problems += _suite_problems(document)
             problems += _category_problems(document)
+            problems += consistency_problems(document)
     problems += _submission_problems(document.get("submission", _MISSING))
     return problems
+
+
+def structure_problem(document: Any) -> str | None:
+    """Why `document` is too deep or too large to be a results document, or None."""
+    stack = [(document, 1)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_DEPTH:
+            return f"document: nested more than {MAX_DEPTH} levels deep"
+        if nodes > MAX_NODES:
+            return f"document: more than {MAX_NODES} values"
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return None
 
 
 def check(document: Any) -> None:
@@ -200,11 +226,17 @@ def _suite_problems(document: dict) -> list[str]:
     from sysnoise.noises.suites import SUITES
 
     name = document["suite"]["name"]
-    if name not in SUITES.names():
-        return [f"suite.name: unknown suite {name!r} (known: {', '.join(SUITES.names())})"]
+    if name not in SUITES.names() and name != _STORED_SUITE:
+        known_names = ", ".join([*SUITES.names(), _STORED_SUITE])
+        return [f"suite.name: unknown suite {name!r} (known: {known_names})"]
     try:
         reference = _reference_pipeline(document)
-        known = {noise.name for noise, _ in SUITES.get(name).resolve(reference)}
+        if name == _STORED_SUITE:  # the noises are the set's stored variants, named by the set
+            known = {row["noise"] for row in document["rows"]} | {
+                s.get("noise") for s in document.get("not_evaluated", []) if isinstance(s, dict)
+            }
+        else:
+            known = {noise.name for noise, _ in SUITES.get(name).resolve(reference)}
     except (TypeError, ValueError, SysnoiseError) as exc:
         return [f"reference_pipeline: not a valid pipeline ({exc})"]
     declared = document["suite"].get("noises")
@@ -296,4 +328,4 @@ def _submission_problems(submission: Any) -> list[str]:
     for key in ("paper", "notes"):
         if submission.get(key) is not None and not isinstance(submission[key], str):
             problems.append(f"submission.{key}: must be a string or null")
-    return problems
+    return problems + submission_text_problems(submission)

@@ -8,11 +8,15 @@ under a gigabyte, where full logits would take 24 GB.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from sysnoise.errors import SysnoiseError
 
 TOP_K = 5
 
@@ -50,28 +54,43 @@ class PredictionStore:
     def __init__(self, path: Path, model_fingerprint: str, *, readonly: bool = False) -> None:
         self.path = path
         self.model = model_fingerprint
-        if readonly:
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=60)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
-            self._db.commit()
+        with self._guard():
+            if readonly:
+                self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(path, timeout=60)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(_SCHEMA)
+                self._db.commit()
+            self._db.execute("SELECT COUNT(*) FROM predictions LIMIT 1").fetchone()
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """SQLite's errors on a damaged or full cache as one line that says what to do."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise SysnoiseError(store_error_message(self.path, exc)) from None
 
     def lookup(self, image: str, pipelines: list[str]) -> dict[str, Prediction]:
         """Cached predictions of `image` under any of `pipelines`, by pipeline key."""
         marks = ",".join("?" * len(pipelines))
-        rows = self._db.execute(
-            "SELECT pipeline, top5, scores, input_hash, max_abs_diff, mse, error FROM predictions "
-            f"WHERE model = ? AND image = ? AND pipeline IN ({marks})",
-            (self.model, image, *pipelines),
-        )
-        return {row[0]: _from_row(row[1:]) for row in rows}
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT pipeline, top5, scores, input_hash, max_abs_diff, mse, error FROM "
+                f"predictions WHERE model = ? AND image = ? AND pipeline IN ({marks})",
+                (self.model, image, *pipelines),
+            ).fetchall()
+            return {row[0]: _from_row(row[1:]) for row in rows}
 
     def put(self, image: str, pipeline: str, prediction: Prediction) -> None:
         """Add or replace one prediction (visible to others after `commit`)."""
         p = prediction
+        with self._guard():
+            self._insert(image, pipeline, p)
+
+    def _insert(self, image: str, pipeline: str, p: Prediction) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -89,7 +108,8 @@ class PredictionStore:
 
     def commit(self) -> None:
         """Make everything put so far durable."""
-        self._db.commit()
+        with self._guard():
+            self._db.commit()
 
     def count(self) -> int:
         """Predictions stored for this model."""
@@ -99,8 +119,27 @@ class PredictionStore:
 
     def close(self) -> None:
         """Commit and close the connection."""
-        self._db.commit()
-        self._db.close()
+        try:
+            with self._guard():
+                self._db.commit()
+        finally:
+            self._db.close()
+
+
+def store_error_message(path: Path, exc: sqlite3.Error) -> str:
+    """What went wrong with the cache at `path`, and what to do about it."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_FULL" or "disk is full" in str(exc):
+        return (
+            f"the disk holding the prediction cache {path} is full; free space or pass "
+            "--cache-dir on another disk (finished predictions are kept)"
+        )
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+        return f"cannot write the prediction cache {path} ({exc}); pass a writable --cache-dir"
+    return (
+        f"the prediction cache {path} is damaged ({exc}); delete it and its -wal and -shm "
+        "files, then run again (its predictions will be recomputed)"
+    )
 
 
 def _from_row(row: tuple) -> Prediction:

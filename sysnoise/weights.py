@@ -8,6 +8,7 @@ and copied into that cache so torchvision's loader finds it.
 
 from __future__ import annotations
 
+import pickle
 import re
 import shutil
 from dataclasses import dataclass
@@ -91,7 +92,6 @@ def _install_packaged(packaged: PackagedWeights, destination: Path) -> bool:
 
 def load_model(spec: ModelSpec, weights_file: Path | None = None) -> tuple[object, str]:
     """The eval-mode torch model with its weights loaded, and the weights file's sha256."""
-    import torch
     import torchvision.models
 
     path = locate_weights(spec, weights_file)
@@ -102,17 +102,75 @@ def load_model(spec: ModelSpec, weights_file: Path | None = None) -> tuple[objec
         # torchvision's own loader, which finds the file in its cache instead of downloading.
         state_dict = weights.get_state_dict(progress=False)
     else:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-        for key in ("state_dict", "model"):
-            if isinstance(state_dict, dict) and isinstance(state_dict.get(key), dict):
-                state_dict = state_dict[key]
+        state_dict = _load_checkpoint(path)
     model = torchvision.models.get_model(spec.arch, weights=None, num_classes=spec.num_classes)
+    mismatch = _mismatch(model.state_dict(), state_dict)
+    if mismatch:
+        raise SysnoiseError(
+            f"{path} does not fit {spec.arch}: {mismatch}; pass weights of that model"
+        )
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise SysnoiseError(f"{path} does not fit {spec.arch}: {first}") from None
     return model.eval(), digest
+
+
+def _load_checkpoint(path: Path) -> dict[str, object]:
+    """The state dict in a checkpoint file, through torch's safe loader (no code runs)."""
+    import torch
+
+    if path.stat().st_size == 0:
+        raise SysnoiseError(f"weights file {path} is empty; pass a checkpoint saved by torch.save")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SysnoiseError(
+            f"weights file {path} holds objects the safe loader refuses ({first[:160]}); "
+            "save only the state dict: torch.save(model.state_dict(), FILE)"
+        ) from None
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unexpected end of file"
+        raise SysnoiseError(
+            f"weights file {path} is not a readable torch checkpoint (truncated or not saved "
+            f"by torch.save: {type(exc).__name__}: {first[:160]})"
+        ) from None
+    for key in ("state_dict", "model"):
+        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
+            loaded = loaded[key]
+    if not isinstance(loaded, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in loaded.items()
+    ):
+        raise SysnoiseError(
+            f"weights file {path} holds a {type(loaded).__name__}, not a state dict of "
+            "tensors; save one with torch.save(model.state_dict(), FILE)"
+        )
+    return loaded
+
+
+def _mismatch(expected: dict[str, object], given: dict[str, object]) -> str:
+    """What does not fit between a model's state dict and a checkpoint's, in brief; '' if all."""
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    shapes = [
+        f"{k} {tuple(given[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in expected
+        if k in given and tuple(given[k].shape) != tuple(expected[k].shape)
+    ]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys ({listed(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys ({listed(unexpected)})")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatches (checkpoint vs model: {listed(shapes)})")
+    return "; ".join(parts)
 
 
 def _check_hash_prefix(path: Path, digest: str) -> None:

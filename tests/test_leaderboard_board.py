@@ -102,7 +102,8 @@ def test_load_entries_skips_and_reports_invalid_files(doc, tmp_path):
     problems: list[str] = []
     assert len(load_entries(tmp_path, problems)) == 1
     assert sorted(p.split(":")[0] for p in problems) == ["bad.json", "broken.json"]
-    assert load_entries(tmp_path / "missing") == []
+    with pytest.raises(SysnoiseError, match="entries folder .*missing does not exist"):
+        load_entries(tmp_path / "missing")
 
 
 def test_tables_group_by_dataset_and_suite_and_sort_by_mean_delta(doc, tmp_path):

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from sysnoise.errors import SysnoiseError
+
+# A full disk, a quota or a read-only folder: the environment, not a bug.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +37,16 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except SysnoiseError as exc:
         print(f"sysnoise: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRNOS:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"sysnoise: error: cannot write{where}: {exc.strerror}; free space or choose "
+            "another folder, then run again (finished predictions are cached)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 
 def positive(text: str) -> int:
@@ -27,3 +29,18 @@ def non_negative_float(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
+
+
+def check_output_dir(path: Path, option: str) -> None:
+    """Refuse, before any work, an output folder that is a file or cannot be created or written."""
+    from sysnoise.errors import SysnoiseError
+
+    if path.exists() and not path.is_dir():
+        raise SysnoiseError(f"{option} {path} is an existing file, not a folder; name a folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SysnoiseError(f"{option} {path} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SysnoiseError(f"{option} {path} is not writable here; name a writable folder")

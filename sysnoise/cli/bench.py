@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from sysnoise.backends.base import CALIBRATION_METHODS
-from sysnoise.cli.argtypes import non_negative, positive
+from sysnoise.cli.argtypes import check_output_dir, non_negative, positive
 from sysnoise.config import BenchConfig, default_cache_dir
 
 
@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     from sysnoise.bench import run_bench
     from sysnoise.report import format_report
 
+    check_output_dir(args.out, "--out")
+    check_output_dir(args.cache_dir or default_cache_dir(), "--cache-dir")
     config = BenchConfig(
         model=args.model,
         data=args.data,

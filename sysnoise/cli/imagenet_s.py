@@ -95,11 +95,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Build the config and generate; print what was written, reused and skipped."""
+    from sysnoise.cli.argtypes import check_output_dir
     from sysnoise.errors import SysnoiseError
     from sysnoise.imagenet_s.generate import GenerateConfig, generate
 
     if args.model is not None and (args.size != GenerateConfig.crop_size or args.resize_size):
         raise SysnoiseError("--model sets the sizes: leave out --size and --resize-size")
+    check_output_dir(args.out, "--out")
+    check_output_dir(args.cache_dir or default_cache_dir(), "--cache-dir")
     config = GenerateConfig(
         out=args.out,
         data=args.data,

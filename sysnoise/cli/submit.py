@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
 def read_document(path: Path) -> Any:
     """The parsed JSON at `path`, or a SysnoiseError saying why it cannot be read."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SysnoiseError(f"no such results file: {path}") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SysnoiseError(f"cannot read {path} as JSON: {exc}") from exc
+    from sysnoise.leaderboard.store import read_entry
+
+    if not path.exists():
+        raise SysnoiseError(f"no such results file: {path}")
+    return read_entry(path)
