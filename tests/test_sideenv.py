@@ -90,8 +90,10 @@ def test_a_worker_running_plain_opencv_returns_exactly_opencvs_pixels():
 def test_kernel_errors_come_back_as_decode_errors_and_the_worker_lives_on():
     environment = _here()
     sideenv.register_environment(environment, "here-pil", "pillow")
-    with pytest.raises(DecodeError, match="here: UnidentifiedImageError"):
-        decode("here-pil", b"not an image", 0)
+    with pytest.raises(DecodeError, match="refuses this file: not an image"):
+        decode("here-pil", b"not an image", 0)  # refused by the header check, before the kernel
+    with pytest.raises(DecodeError, match="here: OSError: image file is truncated"):
+        decode("here-pil", images.baseline_420()[:3000], 0)
     with pytest.raises(RuntimeError, match="unknown kernel 'nope'"):
         environment.call("nope")
     assert decode("here-pil", images.baseline_420(), 0).shape == (512, 512, 3)

@@ -1,7 +1,15 @@
-"""Reading a generated set: variants as memory-mapped arrays, and a torch Dataset per variant."""
+"""Reading a generated set: variants as memory-mapped arrays, and a torch Dataset per variant.
+
+What is read is checked against the manifest: a variant's file must have its recorded size and
+sha256 before it is mapped, and its failures list its sha256, so a damaged set is refused rather
+than evaluated. Hashing a large variant takes seconds per gigabyte, so a file that matched is
+recorded in ``.verified.json`` by size, modification time and inode, and hashed again only when
+one of those changes.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -10,8 +18,11 @@ from typing import Any
 import numpy as np
 
 from sysnoise.errors import SysnoiseError
+from sysnoise.fileio import atomic_write_text
 from sysnoise.imagenet_s import layout
 from sysnoise.pipeline import Pipeline
+
+_VERIFIED = ".verified.json"
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,7 @@ class StoredVariant:
     shape: tuple[int, ...]
     sha256: str
     failures: dict[int, str]  # image index -> error message
+    n_bytes: int | None = None  # the file's size, as the manifest records it
 
     def failed_mask(self) -> np.ndarray:
         """(N,) bool: True where the row holds no image (it is all zeros)."""
@@ -72,6 +84,7 @@ class StoredSet:
         """Variant `name` as a read-only (N, S, S, 3) uint8 memmap."""
         if name not in self._arrays:
             variant = self.variant(name)
+            self._verify(variant)
             try:
                 array = np.load(variant.path, mmap_mode="r")
             except (OSError, ValueError) as exc:
@@ -88,7 +101,12 @@ class StoredSet:
         return self._arrays[name]
 
     def _variant(self, entry: dict[str, Any]) -> StoredVariant:
-        sidecar = layout.read_json(self.root / entry["failures_file"])
+        failures_file = self.root / entry["failures_file"]
+        if failures_file.is_file() and layout.sha256_file(failures_file) != entry.get(
+            "failures_sha256"
+        ):
+            raise self._damaged(f"{failures_file} does not match its sha256 in the manifest")
+        sidecar = layout.read_json(failures_file)
         return StoredVariant(
             name=entry["name"],
             pipeline=Pipeline.from_dict(entry["pipeline"]),
@@ -96,6 +114,42 @@ class StoredSet:
             shape=tuple(entry["shape"]),
             sha256=entry["sha256"],
             failures={f["index"]: f["error"] for f in sidecar["failures"]},
+            n_bytes=entry.get("bytes"),
+        )
+
+    def _verify(self, variant: StoredVariant) -> None:
+        """Refuse a variant file whose size or sha256 is not the manifest's (see module doc)."""
+        try:
+            info = variant.path.stat()
+        except OSError as exc:
+            raise self._damaged(f"cannot read {variant.path}: {exc.strerror or exc}") from None
+        if variant.n_bytes is not None and info.st_size != variant.n_bytes:
+            raise self._damaged(
+                f"{variant.path} has {info.st_size} bytes, the manifest says {variant.n_bytes}"
+            )
+        seen = [info.st_size, info.st_mtime_ns, info.st_ino, variant.sha256]
+        records = self._verified_records()
+        if records.get(variant.name) == seen:
+            return
+        if layout.sha256_file(variant.path) != variant.sha256:
+            raise self._damaged(f"{variant.path} does not match its sha256 in the manifest")
+        records[variant.name] = seen
+        try:
+            atomic_write_text(self.root / _VERIFIED, json.dumps(records, sort_keys=True))
+        except OSError:
+            pass  # a read-only set is hashed again next time; nothing else is lost
+
+    def _verified_records(self) -> dict[str, Any]:
+        try:
+            records = json.loads((self.root / _VERIFIED).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return records if isinstance(records, dict) else {}
+
+    def _damaged(self, what: str) -> SysnoiseError:
+        return SysnoiseError(
+            f"{what}: the set is damaged; run `sysnoise imagenet-s verify {self.root}` and "
+            "generate the damaged variants again (delete them, then re-run generate)"
         )
 
     def __getstate__(self) -> dict[str, Any]:  # memmaps are reopened in each DataLoader worker
