@@ -112,7 +112,6 @@ def _pipeline_problems(fields: Any) -> list[str]:
     """The reference pipeline must name every field, with a decoder and resizer that exist."""
     from sysnoise.noises.decoders import DECODERS
     from sysnoise.noises.resizers import RESIZERS
-    from sysnoise.noises.sideenv import register_side_entries
     from sysnoise.pipeline import Pipeline
 
     if not isinstance(fields, dict):
@@ -122,7 +121,6 @@ def _pipeline_problems(fields: Any) -> list[str]:
     problems = []
     if missing:
         problems.append(f"reference_pipeline: missing fields {', '.join(missing)}")
-    register_side_entries()
     for key, registry in (("decoder", DECODERS), ("resizer", RESIZERS)):
         value = fields.get(key)
         if key in fields and (not isinstance(value, str) or value not in registry):
