@@ -28,18 +28,25 @@ _TEXTS = (
     ("model.arch", MAX_NAME_CHARS, True),
     ("dataset.name", MAX_NAME_CHARS, True),
     ("dataset.description", MAX_TEXT_CHARS, False),
+    ("model.weights_sha256", 64, True),
     ("suite.name", MAX_NAME_CHARS, True),
     ("suite.description", MAX_TEXT_CHARS, False),
 )
+# Text shown on the board that may be missing but, when present, must be text.
+_SHOWN_TEXTS = ("environment.gpu", "environment.cpu", "environment.packages.torch")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def consistency_problems(document: dict[str, Any]) -> list[str]:
     """Every disagreement inside a document that has passed the type checks."""
     problems = text_problems(document)
+    problems += _identity_problems(document)
     problems += _pipeline_problems(document.get("reference_pipeline"))
     dataset = document["dataset"]
     reference = document["reference"]
     n_images = dataset["n_images"]
+    if n_images < 0:
+        problems.append(f"dataset.n_images: {n_images} is negative")
     if n_images > MAX_IMAGES:
         problems.append(f"dataset.n_images: {n_images} is more than {MAX_IMAGES}")
     labelled = dataset.get("n_labelled")
@@ -56,9 +63,11 @@ def text_problems(document: dict[str, Any]) -> list[str]:
     problems = []
     for dotted, limit, required in _TEXTS:
         value = _lookup(document, dotted)
-        if not isinstance(value, str):
+        if value is None:
             continue
-        if required and not value.strip():
+        if not isinstance(value, str):
+            problems.append(f"{dotted}: must be text")
+        elif required and not value.strip():
             problems.append(f"{dotted}: must not be empty")
         elif len(value) > limit:
             problems.append(f"{dotted}: {len(value)} characters, more than {limit}")
@@ -106,6 +115,28 @@ def _lookup(document: dict[str, Any], dotted: str) -> Any:
             return None
         value = value.get(key)
     return value
+
+
+def _identity_problems(document: dict[str, Any]) -> list[str]:
+    """The weights hash is a sha256, the creation time an ISO time, shown texts are texts, and
+    the reference's error count is a count."""
+    import datetime as dt
+
+    problems = []
+    if not _SHA256.fullmatch(document["model"]["weights_sha256"]):
+        problems.append("model.weights_sha256: must be 64 lowercase hex digits")
+    try:
+        dt.datetime.fromisoformat(document["created"])
+    except ValueError:
+        problems.append("created: must be an ISO 8601 time")
+    for dotted in _SHOWN_TEXTS:
+        value = _lookup(document, dotted)
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_NAME_CHARS):
+            problems.append(f"{dotted}: must be text of at most {MAX_NAME_CHARS} characters")
+    errors = document["reference"].get("errors")
+    if isinstance(errors, dict) and not (_is_int(errors.get("count")) and errors["count"] >= 0):
+        problems.append("reference.errors.count: must be a non-negative integer")
+    return problems
 
 
 def _pipeline_problems(fields: Any) -> list[str]:

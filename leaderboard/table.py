@@ -65,7 +65,7 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
     safe = frame.copy()
     for column in safe.columns:
-        if safe[column].dtype == object:
+        if not pd.api.types.is_numeric_dtype(safe[column]):
             safe[column] = safe[column].map(cell)
     return safe
 
