@@ -21,6 +21,7 @@ import numpy as np
 from sysnoise.backends.base import check_calibration_method
 from sysnoise.datasets import UNLABELLED, Dataset, ImageRecord
 from sysnoise.errors import SysnoiseError
+from sysnoise.fileio import read_regular_file
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import PreprocessError, model_input, normalise
 
@@ -109,7 +110,7 @@ def _take(
             break
         try:
             if reference_crop is None:
-                crops.append(model_input(record.path.read_bytes(), reference))
+                crops.append(model_input(read_regular_file(record.path), reference))
             else:
                 crops.append(reference_crop(record))
         except (OSError, PreprocessError):

@@ -8,6 +8,7 @@ import numpy as np
 
 from sysnoise.datasets import Dataset
 from sysnoise.errors import SysnoiseError
+from sysnoise.fileio import read_regular_file
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import ImagePreparer, PreprocessError, normalise
 
@@ -34,7 +35,7 @@ def paired_inputs(
         if len(ids) == n_images:
             break
         try:
-            preparer = ImagePreparer(record.path.read_bytes())
+            preparer = ImagePreparer(read_regular_file(record.path))
             ref_crop, noisy_crop = preparer.model_input(reference), preparer.model_input(noisy)
         except (OSError, PreprocessError) as exc:
             skipped.append(f"{record.image_id}: {exc}")

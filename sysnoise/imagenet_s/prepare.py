@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from sysnoise.errors import SysnoiseError
+from sysnoise.fileio import read_regular_file
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import ImagePreparer, PreprocessError
 
@@ -43,7 +44,7 @@ def prepare_image(task: Task, pipelines: list[Pipeline] | None = None) -> Result
     index, path, positions = task
     pipelines = pipelines if pipelines is not None else _WORKER_PIPELINES
     try:
-        data = Path(path).read_bytes()
+        data = read_regular_file(Path(path))
     except OSError as exc:
         message = f"cannot read {path}: {exc.strerror or exc}"
         return index, bytes(DIGEST_BYTES), [(k, message) for k in positions]
