@@ -225,3 +225,23 @@ def test_a_hostile_folder_is_benchmarked_with_failures_recorded_the_same_in_ever
     assert "not an image file" in errors["first"]["broken.jpg"]
     assert first["reference"]["n_images"] == 2  # the photo and caf\xe9.jpg
     assert [r["errors"] for r in first["rows"]] == [r["errors"] for r in second["rows"]]
+
+
+@pytest.mark.parametrize("variable", ["SYSNOISE_MAX_PIXELS", "SYSNOISE_MAX_FILE_BYTES"])
+def test_a_malformed_limit_is_refused_before_the_work(tmp_path, capsys, monkeypatch, variable):
+    monkeypatch.setenv(variable, "-5")
+    assert main(_bench(tmp_path, "--limit", "2")) == 2
+    _one_line_error(capsys, f"{variable}='-5' must be a positive number")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_error_raised_in_a_decoding_worker_is_printed_as_its_own_line():
+    from sysnoise.cli import one_line
+
+    folded = SysnoiseError(
+        "Caught SysnoiseError in DataLoader worker process 0.\nOriginal Traceback (most recent "
+        'call last):\n  File "x.py", line 1, in f\nsysnoise.errors.SysnoiseError: the prediction '
+        "cache c.sqlite is damaged (x); delete it\n"
+    )
+    assert one_line(folded) == "the prediction cache c.sqlite is damaged (x); delete it"
+    assert one_line(SysnoiseError("plain")) == "plain"

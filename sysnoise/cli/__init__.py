@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except SysnoiseError as exc:
-        print(f"sysnoise: error: {exc}", file=sys.stderr)
+        print(f"sysnoise: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
         if exc.errno not in _WRITE_ERRNOS:
@@ -55,6 +55,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+
+
+def one_line(exc: SysnoiseError) -> str:
+    """The message of `exc`; when torch re-raised it from a DataLoader worker, with the worker's
+    traceback folded into the message, only the original message."""
+    text = str(exc)
+    if "\nOriginal Traceback" in text:
+        last = text.rstrip().splitlines()[-1]
+        return last.split("SysnoiseError: ", 1)[-1]
+    return text
 
 
 if __name__ == "__main__":

@@ -44,3 +44,12 @@ def check_output_dir(path: Path, option: str) -> None:
         raise SysnoiseError(f"{option} {path} cannot be created: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise SysnoiseError(f"{option} {path} is not writable here; name a writable folder")
+
+
+def check_limits() -> None:
+    """Refuse a malformed SYSNOISE_MAX_PIXELS or SYSNOISE_MAX_FILE_BYTES before any work."""
+    from sysnoise.fileio import max_file_bytes
+    from sysnoise.noises.decoders import max_pixels
+
+    max_pixels()
+    max_file_bytes()

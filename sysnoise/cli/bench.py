@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from sysnoise.backends.base import CALIBRATION_METHODS
-from sysnoise.cli.argtypes import check_output_dir, non_negative, positive
+from sysnoise.cli.argtypes import check_limits, check_output_dir, non_negative, positive
 from sysnoise.config import BenchConfig, default_cache_dir
 
 
@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out, "--out")
     check_output_dir(args.cache_dir or default_cache_dir(), "--cache-dir")
+    check_limits()
     config = BenchConfig(
         model=args.model,
         data=args.data,

@@ -95,7 +95,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Build the config and generate; print what was written, reused and skipped."""
-    from sysnoise.cli.argtypes import check_output_dir
+    from sysnoise.cli.argtypes import check_limits, check_output_dir
     from sysnoise.errors import SysnoiseError
     from sysnoise.imagenet_s.generate import GenerateConfig, generate
 
@@ -103,6 +103,7 @@ def run_generate(args: argparse.Namespace) -> int:
         raise SysnoiseError("--model sets the sizes: leave out --size and --resize-size")
     check_output_dir(args.out, "--out")
     check_output_dir(args.cache_dir or default_cache_dir(), "--cache-dir")
+    check_limits()
     config = GenerateConfig(
         out=args.out,
         data=args.data,
