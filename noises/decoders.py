@@ -24,13 +24,14 @@ Error messages never contain memory addresses, so two runs on the same files wri
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
 import shutil
 import subprocess
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from io import BytesIO
@@ -81,13 +82,29 @@ def max_pixels() -> int:
     return value
 
 
-def _open_header(data: bytes, limit: int):  # -> PIL.Image.Image, header parsed, pixels not read
+@contextlib.contextmanager
+def _pillow_limit(limit: int) -> Iterator[None]:
+    """Pillow's own pixel check set to `limit` while Pillow opens a file here, then restored.
+
+    Pillow warns above its limit and refuses above twice it; `read_header` refuses above the
+    limit itself, for every decoder, so Pillow's check must let through what `read_header` did.
+    """
     from PIL import Image
 
-    # Pillow's own check refuses at twice its limit; ours, in read_header, at the limit itself.
+    previous = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = limit
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _open_pillow(data: bytes):  # -> PIL.Image.Image, header parsed, pixels not read yet
+    from PIL import Image
+
+    with _pillow_limit(max_pixels()):
         return Image.open(BytesIO(data))
 
 
@@ -98,7 +115,7 @@ def read_header(data: bytes) -> ImageHeader:
 
     limit = max_pixels()
     try:
-        image = _open_header(data, limit)
+        image = _open_pillow(data)
     except Image.DecompressionBombError as exc:
         match = _BOMB_PIXELS.search(str(exc))
         pixels = match.group(1) if match else "too many"
@@ -175,16 +192,12 @@ _TORCHVISION_DEPRECATION = "The image decoding and encoding capabilities of Torc
 
 
 def _decode_pil(data: bytes, min_side: int) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(BytesIO(data)) as image:
+    with _open_pillow(data) as image:
         return np.asarray(image.convert("RGB"))
 
 
 def _decode_pil_draft(data: bytes, min_side: int) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(BytesIO(data)) as image:
+    with _open_pillow(data) as image:
         # Only JPEG (and MPO) implement draft; for other formats it is a no-op.
         image.draft("RGB", (min_side, min_side))
         return np.asarray(image.convert("RGB"))

@@ -89,12 +89,27 @@ def test_sixteen_bit_pngs_are_refused_by_every_decoder_and_eight_bit_ones_decode
 
 
 def test_the_pixel_limit_is_configurable(monkeypatch):
+    from PIL import Image
+
+    pillow_limit = Image.MAX_IMAGE_PIXELS
     data = images.baseline_420()  # 512 x 512
     monkeypatch.setenv("SYSNOISE_MAX_PIXELS", str(512 * 512 - 1))
     with pytest.raises(DecodeError, match="image of 512x512 pixels is over the limit of 262143"):
         decode("cv2", data, 224)
     monkeypatch.setenv("SYSNOISE_MAX_PIXELS", str(512 * 512))
     assert decode("cv2", data, 224).shape == (512, 512, 3)
+    monkeypatch.setenv("SYSNOISE_MAX_PIXELS", str(3 * 512 * 512 // 8))  # below Pillow's 2x refusal
+    with pytest.raises(DecodeError, match="over the limit of 98304"):
+        decode("pil", data, 224)
+    assert Image.MAX_IMAGE_PIXELS == pillow_limit  # Pillow's setting is left as it was
+    # Pillow's own setting is the default; the configured limit overrides it for every decoder.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.delenv("SYSNOISE_MAX_PIXELS")
+    with pytest.raises(DecodeError, match="over the limit of 1000"):
+        decode("cv2", data, 224)
+    monkeypatch.setenv("SYSNOISE_MAX_PIXELS", str(512 * 512))
+    for name in ("pil", "pil-draft"):  # Pillow alone would refuse above 2000 pixels
+        assert decode(name, data, 512).shape == (512, 512, 3)
     monkeypatch.setenv("SYSNOISE_MAX_PIXELS", "lots")
     with pytest.raises(SysnoiseError, match="SYSNOISE_MAX_PIXELS='lots' must be a positive"):
         decode("cv2", data, 224)
