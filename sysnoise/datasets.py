@@ -9,12 +9,15 @@ taken from timm 1.0.31 (Apache-2.0), files `timm/data/_info/imagenet_synsets.txt
 Labels come from one of three folder layouts (see `load_folder`). The devkit file
 ILSVRC2012_validation_ground_truth.txt is *not* accepted: it holds ILSVRC ids (1..1000 in the
 devkit's own order), not torchvision class indices. Use Kaggle's LOC_val_solution.csv or wnid
-sub-folders instead.
+sub-folders instead. Labels files are parsed by `sysnoise.labels`.
+
+Folders are listed as untrusted input: only regular files of bounded size are read, and every file
+that looks like an image but is not read (a FIFO, a device, a folder named *.jpg, a GIF) is kept in
+`Dataset.skipped` with its reason and reported.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import importlib.metadata
@@ -28,26 +31,18 @@ from pathlib import Path
 
 from sysnoise.assets import package_dir
 from sysnoise.errors import SysnoiseError
-from sysnoise.fileio import atomic_write, read_regular_file, regular_file_problem
+from sysnoise.fileio import atomic_write, regular_file_problem
+from sysnoise.labels import UNLABELLED, find_labels_file, lookup_label, read_labels_file
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Image formats a user may expect to be read; files with these suffixes are reported as skipped.
 UNSUPPORTED_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".ico", ".svg", ".psd")
-UNLABELLED = -1
-N_CLASSES = 1000
+
 
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 _WNID_PATTERN = re.compile(r"n\d{8}")
-_AUTO_LABEL_FILES = ("LOC_val_solution.csv", "labels.txt", "val_labels.txt")
-_ILSVRC_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
-_HEADER_FILE_WORDS = frozenset(
-    {"file", "filename", "file_name", "image", "image_id", "imageid", "name", "path", "id"}
-)
-_HEADER_LABEL_WORDS = frozenset(
-    {"label", "labels", "class", "class_id", "class_index", "target", "wnid", "index"}
-)
 _FOOLBOX_IMAGE = re.compile(r"imagenet_(\d+)_(\d+)\.jpg")
 _FOOLBOX_INSTALL = "pip install --no-deps foolbox==3.3.4"
 
@@ -212,112 +207,6 @@ def _warn_skipped(skipped: list[SkippedFile]) -> None:
         )
 
 
-def _reject_ilsvrc_ground_truth(path: Path) -> None:
-    if path.name == _ILSVRC_GROUND_TRUTH:
-        raise SysnoiseError(
-            f"{path} holds ILSVRC ids, which are not torchvision class indices, so it is not "
-            "accepted; put Kaggle's LOC_val_solution.csv in the folder (or pass it as the labels "
-            "file), or arrange the images in sub-folders named by wnid (e.g. n01440764/)"
-        )
-
-
-def _parse_label(token: str, wnids: dict[str, int]) -> int | None:
-    """A class index from an int 0..999 or a known wnid; None when the token is neither."""
-    if token.isdigit():
-        index = int(token)
-        return index if index < N_CLASSES else None
-    return wnids.get(token)
-
-
-def _read_kaggle_csv(path: Path, text: str, wnids: dict[str, int]) -> dict[str, int]:
-    labels: dict[str, int] = {}
-    for row in csv.DictReader(text.splitlines()):
-        image_id = (row.get("ImageId") or "").strip()
-        tokens = (row.get("PredictionString") or "").split()
-        if not image_id or not tokens or tokens[0] not in wnids:
-            raise SysnoiseError(
-                f"{path}: cannot read a wnid for row {row}; expected Kaggle's "
-                "'ImageId,PredictionString' rows whose PredictionString starts with a wnid"
-            )
-        labels[image_id] = wnids[tokens[0]]
-    return labels
-
-
-def _is_header(parts: list[str]) -> bool:
-    """Whether a labels line is exactly a header such as ``file label`` or ``image,class``."""
-    return (
-        len(parts) == 2
-        and parts[0].strip().lower() in _HEADER_FILE_WORDS
-        and parts[1].strip().lower() in _HEADER_LABEL_WORDS
-    )
-
-
-def _read_labels_txt(path: Path, text: str, wnids: dict[str, int]) -> dict[str, int]:
-    labels: dict[str, int] = {}
-    first = True
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.rsplit(None, 1) if len(line.split()) > 1 else line.rsplit(",", 1)
-        label = _parse_label(parts[-1].strip(), wnids) if len(parts) == 2 else None
-        if first and _is_header(parts):
-            first = False
-            continue
-        first = False
-        if label is None:
-            raise SysnoiseError(
-                f"{path}:{number}: expected '<file name or stem> <label>' with a class index "
-                f"0..{N_CLASSES - 1} or a wnid, got {line!r} (one ILSVRC id per line, as in "
-                f"{_ILSVRC_GROUND_TRUTH}, is not accepted)"
-            )
-        name = parts[0].strip()
-        if labels.setdefault(name, label) != label:
-            raise SysnoiseError(f"{path}:{number}: {name!r} has two different labels")
-    return labels
-
-
-def _read_labels_file(path: Path) -> dict[str, int]:
-    """Labels keyed by file name, stem or relative path, as the file writes them."""
-    _reject_ilsvrc_ground_truth(path)
-    if not path.exists():
-        raise SysnoiseError(f"labels file {path} does not exist; check the path")
-    problem = regular_file_problem(path)
-    if problem is not None:
-        raise SysnoiseError(f"labels file {path} cannot be read: {problem}")
-    try:
-        # utf-8-sig: a byte-order mark, as spreadsheet programs write one, is not part of line 1
-        text = read_regular_file(path).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SysnoiseError(
-            f"labels file {path} is not UTF-8 text (byte {exc.start} is "
-            f"{exc.object[exc.start]:#04x}); pass a LOC_val_solution.csv or a labels.txt saved "
-            "as UTF-8"
-        ) from None
-    except OSError as exc:
-        raise SysnoiseError(f"cannot read labels file {path}: {exc.strerror or exc}") from None
-    wnids = _wnid_index()
-    if text.lstrip().lower().startswith("imageid,"):
-        return _read_kaggle_csv(path, text, wnids)
-    return _read_labels_txt(path, text, wnids)
-
-
-def _find_labels_file(root: Path) -> Path | None:
-    for name in _AUTO_LABEL_FILES:
-        if (root / name).is_file():
-            return root / name
-    if (root / _ILSVRC_GROUND_TRUTH).is_file():
-        _reject_ilsvrc_ground_truth(root / _ILSVRC_GROUND_TRUTH)
-    return None
-
-
-def _lookup_label(labels: dict[str, int], image_id: str, path: Path) -> int:
-    for key in (image_id, path.name, path.stem):
-        if key in labels:
-            return labels[key]
-    return UNLABELLED
-
-
 def _warn_unlabelled(records: list[ImageRecord], source: str) -> None:
     missing = sum(not record.labelled for record in records)
     if missing:
@@ -366,18 +255,18 @@ def _load_wnid_folders(
 def _load_flat(
     root: Path, labels_file: Path | None, skipped: list[SkippedFile]
 ) -> tuple[list[ImageRecord], str]:
-    source = Path(labels_file).expanduser() if labels_file is not None else _find_labels_file(root)
+    source = Path(labels_file).expanduser() if labels_file is not None else find_labels_file(root)
     if source is None:
         records = [
             ImageRecord(_image_id(path, root), path, UNLABELLED)
             for path in _walk_images(root, root, skipped)
         ]
         return records, f"unlabelled images at {root} (flip rate only)"
-    labels = _read_labels_file(source)
+    labels = read_labels_file(source, _wnid_index())
     records = []
     for path in _walk_images(root, root, skipped):
         image_id = _image_id(path, root)
-        records.append(ImageRecord(image_id, path, _lookup_label(labels, image_id, path)))
+        records.append(ImageRecord(image_id, path, lookup_label(labels, image_id, path)))
     _warn_unlabelled(records, str(source))
     return records, f"images at {root} labelled by {source.name}"
 
