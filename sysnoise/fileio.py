@@ -65,16 +65,17 @@ def regular_file_problem(path: Path, limit: int | None = None) -> str | None:
         return "a broken symbolic link" if os.path.islink(path) else "it no longer exists"
     except OSError as exc:
         return f"cannot stat it: {exc.strerror or exc}"
-    return _stat_problem(info, max_file_bytes() if limit is None else limit)
+    return _stat_problem(info, max_file_bytes() if limit is None else limit, limit is None)
 
 
-def _stat_problem(info: os.stat_result, limit: int) -> str | None:
+def _stat_problem(info: os.stat_result, limit: int, configurable: bool) -> str | None:
     if stat.S_ISDIR(info.st_mode):
         return "a folder, not a file"
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file (a FIFO, socket or device)"
     if info.st_size > limit:
-        return f"{info.st_size} bytes, over the limit of {limit} (set {MAX_FILE_BYTES_ENV})"
+        hint = f" (set {MAX_FILE_BYTES_ENV})" if configurable else ""
+        return f"{info.st_size} bytes, over the limit of {limit}{hint}"
     return None
 
 
@@ -82,13 +83,14 @@ def read_regular_file(path: Path, limit: int | None = None) -> bytes:
     """The bytes of `path` if it is a regular file of at most `limit` bytes (default
     `max_file_bytes()`); OSError otherwise. Opened without blocking and checked on the open
     descriptor, so a file swapped for a FIFO after it was listed cannot hang the reader."""
+    configurable = limit is None
     limit = max_file_bytes() if limit is None else limit
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     with os.fdopen(descriptor, "rb") as handle:
-        problem = _stat_problem(os.fstat(descriptor), limit)
+        problem = _stat_problem(os.fstat(descriptor), limit, configurable)
         if problem is not None:
             raise OSError(errno.EINVAL, problem)
         data = handle.read(limit + 1)
     if len(data) > limit:  # grew after the check
-        raise OSError(errno.EFBIG, f"more than {limit} bytes (set {MAX_FILE_BYTES_ENV})")
+        raise OSError(errno.EFBIG, f"more than {limit} bytes")
     return data

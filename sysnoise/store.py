@@ -144,6 +144,10 @@ def store_error_message(path: Path, exc: sqlite3.Error) -> str:
 
 def _from_row(row: tuple) -> Prediction:
     top5, scores, input_hash, max_abs_diff, mse, error = row
+    if (top5 is None) != (scores is None) or (top5 is None) == (error is None):
+        raise sqlite3.DatabaseError("a row holds neither a prediction nor an error")
+    if top5 is not None and (len(top5) != 2 * TOP_K or len(scores) != 4 * TOP_K):
+        raise sqlite3.DatabaseError(f"a row holds {len(top5)} bytes of classes, not {2 * TOP_K}")
     return Prediction(
         top5=None if top5 is None else np.frombuffer(top5, dtype="<i2").astype(np.int64),
         scores=None if scores is None else np.frombuffer(scores, dtype="<f4").copy(),

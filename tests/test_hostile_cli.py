@@ -245,3 +245,42 @@ def test_an_error_raised_in_a_decoding_worker_is_printed_as_its_own_line():
     )
     assert one_line(folded) == "the prediction cache c.sqlite is damaged (x); delete it"
     assert one_line(SysnoiseError("plain")) == "plain"
+
+
+def test_a_damaged_cache_row_is_a_clear_error_not_a_wrong_prediction(tmp_path):
+    import sqlite3
+
+    import numpy as np
+
+    from sysnoise.store import Prediction, PredictionStore
+
+    store = PredictionStore(tmp_path / "p.sqlite", "model")
+    top5 = np.arange(5, dtype=np.int64)
+    store.put("image", "pil", Prediction(top5, np.ones(5, np.float32), "h", 0, 0.0))
+    store.close()
+    with sqlite3.connect(tmp_path / "p.sqlite") as db:
+        db.execute("UPDATE predictions SET top5 = ?", (b"\x01\x00",))
+    store = PredictionStore(tmp_path / "p.sqlite", "model")
+    with pytest.raises(SysnoiseError, match="p.sqlite is damaged .*; delete it"):
+        store.lookup("image", ["pil"])
+    store.close()
+
+
+def test_a_full_disk_while_submitting_writes_nothing(
+    tmp_path, tmp_path_factory, capsys, monkeypatch
+):
+    from test_leaderboard_validate import generated_result
+
+    import sysnoise.leaderboard.store as board_store
+
+    document = generated_result(tmp_path_factory.getbasetemp())
+    (tmp_path / "result.json").write_text(json.dumps(document))
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(board_store, "atomic_write_text", full)
+    entries = tmp_path / "entries"
+    assert main(["submit", str(tmp_path / "result.json"), "--entries", str(entries)]) == 2
+    _one_line_error(capsys, "No space left on device; free space or choose another folder")
+    assert not any(entries.iterdir())
