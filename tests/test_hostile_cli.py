@@ -284,3 +284,19 @@ def test_a_full_disk_while_submitting_writes_nothing(
     assert main(["submit", str(tmp_path / "result.json"), "--entries", str(entries)]) == 2
     _one_line_error(capsys, "No space left on device; free space or choose another folder")
     assert not any(entries.iterdir())
+
+
+def test_a_full_disk_while_generating_a_stored_set_is_a_one_line_error(
+    tmp_path, capsys, monkeypatch
+):
+    from sysnoise.imagenet_s import layout
+
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(layout.RowFile, "write", full)
+    folder = _folder(tmp_path)
+    argv = ["imagenet-s", "generate", "--out", str(tmp_path / "set"), "--data", str(folder)]
+    argv += ["--variants", "pil/pil-bilinear", "--no-progress", "--cache-dir", str(tmp_path / "c")]
+    assert main(argv) == 2
+    _one_line_error(capsys, "cannot write: No space left on device; free space")

@@ -14,6 +14,7 @@ A variant's file name is its name with "/" written as "__" (``pil/cv2-area`` ->
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -138,7 +139,7 @@ class RowFile:
         data = np.ascontiguousarray(row).data
         written = os.pwrite(self._fd, data, self.offset + index * self.row_bytes)
         if written != self.row_bytes:
-            raise OSError(f"short write to {self.path}")
+            raise OSError(errno.ENOSPC, "short write (is the disk full?)", str(self.path))
 
     def sync(self) -> None:
         """Flush what was written to the disk."""
