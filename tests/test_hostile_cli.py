@@ -300,3 +300,14 @@ def test_a_full_disk_while_generating_a_stored_set_is_a_one_line_error(
     argv += ["--variants", "pil/pil-bilinear", "--no-progress", "--cache-dir", str(tmp_path / "c")]
     assert main(argv) == 2
     _one_line_error(capsys, "cannot write: No space left on device; free space")
+
+
+def test_a_damaged_cache_found_by_a_decoding_worker_is_one_line(tmp_path, capsys):
+    import sqlite3
+
+    argv = _bench(tmp_path, "--limit", "2", "--workers", "1")
+    assert main(argv) == 0
+    with sqlite3.connect(tmp_path / "cache" / "predictions.sqlite") as db:
+        db.execute("UPDATE predictions SET top5 = ?", (b"\x01\x00",))
+    assert main(argv) == 2
+    _one_line_error(capsys, "predictions.sqlite is damaged (a row holds 2 bytes of classes")
