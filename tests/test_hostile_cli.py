@@ -16,10 +16,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import hostile_files  # noqa: E402
 import images  # noqa: E402
+from registry_guard import restored_registries  # noqa: E402
 
 from sysnoise.cli import main  # noqa: E402
 from sysnoise.datasets import load_folder  # noqa: E402
 from sysnoise.errors import SysnoiseError  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registries():
+    """Side-environment entries that `imagenet-s generate` registers are gone after this module."""
+    with restored_registries():
+        yield
 
 
 def _bench(tmp_path: Path, *extra: str) -> list[str]:
