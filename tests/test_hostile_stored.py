@@ -118,3 +118,22 @@ def test_a_stored_imagenet_s_result_can_be_submitted(stored, tmp_path, capsys):
     assert len(list(entries.glob("*.json"))) == 1
     assert main(["leaderboard", "show", "--entries", str(entries)]) == 0
     assert "suite imagenet-s-stored" in capsys.readouterr().out
+
+
+def test_a_decompression_bomb_is_a_recorded_failure_of_every_stored_variant(tmp_path):
+    import hostile_files
+
+    data = tmp_path / "images"
+    data.mkdir()
+    (data / "photo.jpg").write_bytes(images.baseline_420())
+    (data / "bomb.png").write_bytes(hostile_files.png_bomb())
+    argv = ["imagenet-s", "generate", "--out", str(tmp_path / "set"), "--data", str(data)]
+    argv += ["--variants", "pil/pil-bilinear,torchvision/pil-bilinear,cv2/cv2-area"]
+    argv += ["--no-progress", "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    stored = StoredSet(tmp_path / "set")
+    bomb = stored.image_ids.index("bomb.png")
+    for variant in stored.variants.values():
+        assert list(variant.failures) == [bomb], variant.name
+        assert "image of 1600000000 pixels is over the limit of" in variant.failures[bomb]
+        assert not stored.array(variant.name)[bomb].any()
