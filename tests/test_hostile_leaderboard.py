@@ -261,3 +261,11 @@ def test_only_http_paper_links_are_links(doc, tmp_path):
     with pytest.raises(Exception, match="submission.paper"):
         submit(doc, name="again", paper="javascript:alert(1)", entries_dir=tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+def test_a_site_folder_that_is_a_file_is_refused(doc, tmp_path, capsys):
+    submit(doc, entries_dir=tmp_path / "entries")
+    (tmp_path / "site").write_text("a file")
+    argv = ["leaderboard", "build", "--entries", str(tmp_path / "entries")]
+    assert main([*argv, "--out", str(tmp_path / "site")]) == 2
+    assert "--out " + str(tmp_path / "site") + " is an existing file" in capsys.readouterr().err

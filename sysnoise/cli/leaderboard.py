@@ -38,9 +38,12 @@ def add_entries_option(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the valid entries (reporting invalid ones on stderr) and build or show the board."""
+    from sysnoise.cli.argtypes import check_output_dir
     from sysnoise.leaderboard.location import board_dirs
     from sysnoise.leaderboard.store import content_hash, load_entries
 
+    if args.action == "build":
+        check_output_dir(args.out, "--out")
     problems: list[str] = []
     entries = []
     for folder in board_dirs(args.entries):
