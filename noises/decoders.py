@@ -123,7 +123,7 @@ def read_header(data: bytes) -> ImageHeader:
     except UnidentifiedImageError:
         raise DecodeError("not an image file in a format Pillow recognises") from None
     except Exception as exc:  # a header Pillow cannot parse: whatever the plugin raised
-        raise DecodeError(f"unreadable image header: {type(exc).__name__}: {exc}") from None
+        raise DecodeError(f"unreadable image header: {error_text(exc)}") from None
     with image:
         header = ImageHeader(image.format or "?", image.width, image.height, _bits(image, data))
     if header.format not in SUPPORTED_FORMATS:
