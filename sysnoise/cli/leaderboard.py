@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     problems: list[str] = []
     entries = []
     for folder in board_dirs(args.entries):
-        entries += load_entries(folder, problems)
+        if args.entries is None and not folder.exists():
+            continue  # the default folder of one's own submissions, before the first one
+        entries += load_entries(folder, problems)  # a named folder must exist
     entries = list({content_hash(entry): entry for entry in entries}.values())
     for problem in problems:
         print(f"sysnoise: skipped {problem}", file=sys.stderr)
