@@ -14,8 +14,9 @@ from io import BytesIO
 from pathlib import Path
 
 import numpy as np
-from images import astronaut, baseline_420, baseline_444, cmyk, grayscale, progressive, truncated
 from PIL import Image
+
+from images import astronaut, baseline_420, baseline_444, cmyk, grayscale, progressive, truncated
 
 BOMB_SIDE = 40_000  # 1.6 gigapixels: 4.8 GB as RGB
 JPEG_BOMB_SIDE = 16_000

@@ -6,21 +6,18 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+from sysnoise.cli import main
+from sysnoise.datasets import load_folder
+from sysnoise.errors import SysnoiseError
 
-import hostile_files  # noqa: E402
-import images  # noqa: E402
-from registry_guard import restored_registries  # noqa: E402
-
-from sysnoise.cli import main  # noqa: E402
-from sysnoise.datasets import load_folder  # noqa: E402
-from sysnoise.errors import SysnoiseError  # noqa: E402
+import hostile_files
+import images
+from registry_guard import restored_registries
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -13,20 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+from sysnoise.datasets import load_folder
+from sysnoise.engine import EngineOptions, evaluate
+from sysnoise.errors import SysnoiseError
+from sysnoise.fileio import read_regular_file
+from sysnoise.noises.decoders import DecodeError, decode
+from sysnoise.pipeline import Pipeline
+from sysnoise.preprocess import ImagePreparer, PreprocessError
+from sysnoise.store import PredictionStore
 
-import hostile_files  # noqa: E402
-import images  # noqa: E402
-from tiny import CountingBackend, tiny_classifier  # noqa: E402
-
-from sysnoise.datasets import load_folder  # noqa: E402
-from sysnoise.engine import EngineOptions, evaluate  # noqa: E402
-from sysnoise.errors import SysnoiseError  # noqa: E402
-from sysnoise.fileio import read_regular_file  # noqa: E402
-from sysnoise.noises.decoders import DecodeError, decode  # noqa: E402
-from sysnoise.pipeline import Pipeline  # noqa: E402
-from sysnoise.preprocess import ImagePreparer, PreprocessError  # noqa: E402
-from sysnoise.store import PredictionStore  # noqa: E402
+import hostile_files
+import images
+from tiny import CountingBackend, tiny_classifier
 
 DECODER_NAMES = ("pil", "cv2", "torchvision", "pyav", "turbo-fastdct", "turbo-fastupsample")
 DECODER_NAMES += ("pil-draft",)

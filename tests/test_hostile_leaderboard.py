@@ -7,19 +7,14 @@ import copy
 import csv
 import json
 import random
-import sys
-from pathlib import Path
 
 import pytest
+from test_leaderboard_validate import generated_result
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from test_leaderboard_validate import generated_result  # noqa: E402
-
-from sysnoise.cli import main  # noqa: E402
-from sysnoise.leaderboard.store import MAX_ENTRY_BYTES, load_entries, submit  # noqa: E402
-from sysnoise.leaderboard.table import group_entries  # noqa: E402
-from sysnoise.leaderboard.validate import validate  # noqa: E402
+from sysnoise.cli import main
+from sysnoise.leaderboard.store import MAX_ENTRY_BYTES, load_entries, submit
+from sysnoise.leaderboard.table import group_entries
+from sysnoise.leaderboard.validate import validate
 
 
 @pytest.fixture(scope="module")

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+from sysnoise.cli import main
+from sysnoise.errors import SysnoiseError
+from sysnoise.imagenet_s import layout
+from sysnoise.imagenet_s.dataset import StoredSet
 
-import images  # noqa: E402
-from registry_guard import restored_registries  # noqa: E402
-
-from sysnoise.cli import main  # noqa: E402
-from sysnoise.errors import SysnoiseError  # noqa: E402
-from sysnoise.imagenet_s import layout  # noqa: E402
-from sysnoise.imagenet_s.dataset import StoredSet  # noqa: E402
+import images
+from registry_guard import restored_registries
 
 VARIANTS = "pil/pil-bilinear,cv2/pil-bilinear,pil/pil-nearest"
 
