@@ -274,9 +274,9 @@ def test_a_damaged_cache_row_is_a_clear_error_not_a_wrong_prediction(tmp_path):
 def test_a_full_disk_while_submitting_writes_nothing(
     tmp_path, tmp_path_factory, capsys, monkeypatch
 ):
-    from test_leaderboard_validate import generated_result
-
     import sysnoise.leaderboard.store as board_store
+
+    from results_factory import generated_result
 
     document = generated_result(tmp_path_factory.getbasetemp())
     (tmp_path / "result.json").write_text(json.dumps(document))

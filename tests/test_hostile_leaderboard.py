@@ -9,12 +9,13 @@ import json
 import random
 
 import pytest
-from test_leaderboard_validate import generated_result
 
 from sysnoise.cli import main
 from sysnoise.leaderboard.store import MAX_ENTRY_BYTES, load_entries, submit
 from sysnoise.leaderboard.table import group_entries
 from sysnoise.leaderboard.validate import validate
+
+from results_factory import generated_result
 
 
 @pytest.fixture(scope="module")

@@ -140,14 +140,12 @@ def test_this_cpus_flags_are_read_from_proc_cpuinfo():
 def test_bench_with_a_calibration_folder_scores_every_image(tmp_path, monkeypatch):
     import json
 
-    from test_variants import pooled_classifier
-
     from sysnoise import bench
     from sysnoise.config import BenchConfig
     from sysnoise.noises.suites import SUITES, Noise, Suite
 
     import images
-    from tiny import write_dataset
+    from tiny import pooled_classifier, write_dataset
 
     int8 = Noise("precision=onnxruntime-int8", {"backend": "onnxruntime", "precision": "int8"})
     monkeypatch.setitem(SUITES._entries, "int8-only", Suite("int8-only", "", lambda: [int8]))

@@ -5,26 +5,14 @@ from __future__ import annotations
 import copy
 import json
 import math
-from pathlib import Path
 
 import pytest
 
-from sysnoise.cli import main
 from sysnoise.errors import SysnoiseError
 from sysnoise.leaderboard.validate import check, validate
 from sysnoise.metrics import category_summary
 
-
-def generated_result(base: Path) -> dict:
-    """A real quick-suite result on 3 images, made once per session under `base`."""
-    out = base / "leaderboard-result"
-    found = sorted(out.glob("*.json"))
-    if not found:
-        argv = ["bench", "--suite", "quick", "--limit", "3", "--out", str(out)]
-        argv += ["--cache-dir", str(base / "leaderboard-cache"), "--no-progress"]
-        assert main(argv) == 0
-        found = sorted(out.glob("*.json"))
-    return json.loads(found[0].read_text())
+from results_factory import generated_result
 
 
 @pytest.fixture(scope="module")
