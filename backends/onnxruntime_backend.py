@@ -52,6 +52,7 @@ class OnnxRuntimeBackend(Backend):
         self.optimization = optimization
         self._session: Any = None
         self._facts: dict[str, Any] = {}
+        self._layout, self._fixed_batch = "nchw", None
 
     @classmethod
     def availability(cls, precision: str = "fp32") -> str | None:
@@ -85,6 +86,7 @@ class OnnxRuntimeBackend(Backend):
         self._session = onnxruntime.InferenceSession(str(path), options, providers=providers)
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[0].name
+        self._layout, self._fixed_batch = input_layout(self._session.get_inputs()[0].shape)
         metadata = self._session.get_modelmeta().custom_metadata_map
         self._facts = {
             "library": "onnxruntime",
@@ -100,9 +102,21 @@ class OnnxRuntimeBackend(Backend):
             self._facts["quantization"] = {**qdq_facts(metadata), "weight_bits_reason": why}
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        (logits,) = self._session.run([self._output], {self._input: batch})
-        return np.asarray(logits, dtype=np.float32)
+        batch = np.asarray(batch, dtype=np.float32)
+        if self._layout == "nhwc":  # a model file converted from TensorFlow
+            batch = batch.transpose(0, 2, 3, 1)
+        batch = np.ascontiguousarray(batch)
+        if self._fixed_batch is None:
+            (logits,) = self._session.run([self._output], {self._input: batch})
+            return np.asarray(logits, dtype=np.float32)
+        # A model file exported with a fixed batch size: run it chunk by chunk, padding the last.
+        size, chunks = self._fixed_batch, []
+        for start in range(0, len(batch), size):
+            chunk = batch[start : start + size]
+            padded = np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), axis=0)])
+            (logits,) = self._session.run([self._output], {self._input: padded})
+            chunks.append(np.asarray(logits, dtype=np.float32)[: len(chunk)])
+        return np.concatenate(chunks)
 
     def describe(self) -> dict[str, Any]:
         facts = {**super().describe(), **self._facts}
@@ -141,6 +155,15 @@ def session_providers(device: str, backend: str = "onnxruntime") -> list[Any]:
     resolve_device(device, _cuda_visible(), backend)  # raises when no GPU is visible
     device_id = int(device.split(":")[1]) if ":" in device else 0
     return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
+
+
+def input_layout(shape: list[Any]) -> tuple[str, int | None]:
+    """("nchw" or "nhwc", the fixed batch size or None) of an ONNX model's image input."""
+    if len(shape) != 4:
+        raise SysnoiseError(f"the ONNX model takes a rank-{len(shape)} input {shape}; need NCHW")
+    layout = "nhwc" if shape[3] == 3 and shape[1] != 3 else "nchw"
+    batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+    return layout, batch
 
 
 def _cuda_visible() -> bool:

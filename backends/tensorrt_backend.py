@@ -50,6 +50,7 @@ class TensorRTBackend(Backend):
         self.max_batch = max_batch
         self._execution: Any = None
         self._facts: dict[str, Any] = {}
+        self._fixed_batch: int | None = None
 
     @classmethod
     def availability(cls, precision: str = "fp32") -> str | None:
@@ -76,6 +77,9 @@ class TensorRTBackend(Backend):
         if device == "cpu":
             raise BackendUnavailable("tensorrt runs on a CUDA GPU only; device 'cpu' asked for")
         self._device = torch.device(device)
+        if getattr(model, "format", None) == "tensorrt-engine":  # sysnoise.sources.files
+            self._prepare_engine_file(model.path, device, trt, torch)
+            return
         context = dataclasses.replace(self.context, cache_dir=self.cache_root())
         onnx_path = cached_onnx(
             model, example, context, "fp16" if self.precision == "fp16" else "fp32"
@@ -115,6 +119,36 @@ class TensorRTBackend(Backend):
             reason = "TensorRT: 8-bit weights"
             self._facts["quantization"] = {**qdq_facts(metadata), "weight_bits_reason": reason}
 
+    def _prepare_engine_file(self, path: Path, device: str, trt: Any, torch: Any) -> None:
+        """Run a prebuilt engine as it is: its precision and batch range were fixed when built."""
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        with torch.cuda.device(self._device):
+            self._runtime = trt.Runtime(self._logger)
+            self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+            if self._engine is None:
+                raise SysnoiseError(
+                    f"TensorRT {trt.__version__} cannot load {path.name} on this GPU: an engine "
+                    "runs only with the TensorRT version and GPU model it was built for"
+                )
+            self._execution = self._engine.create_execution_context()
+            self._stream = torch.cuda.Stream(device=self._device)
+        self._bind_io(trt, torch)
+        shape = tuple(self._engine.get_tensor_shape(self._input))
+        self._fixed_batch = shape[0] if shape[0] > 0 else None
+        if self._fixed_batch is None:
+            self.max_batch = int(self._engine.get_tensor_profile_shape(self._input, 0)[2][0])
+        else:
+            self.max_batch = self._fixed_batch
+        self._facts = {
+            "device": device,
+            "gpu": torch.cuda.get_device_name(self._device),
+            "library": "tensorrt",
+            "library_version": trt.__version__,
+            "prebuilt_engine": True,
+            "max_batch": self.max_batch,
+            "engine_file": path.name,
+        }
+
     def _engine_path(
         self, context: BackendContext, onnx_path: Path, version: str, gpu: str
     ) -> Path:
@@ -152,6 +186,10 @@ class TensorRTBackend(Backend):
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         import torch
 
+        rows = len(chunk)
+        if self._fixed_batch is not None and rows < self._fixed_batch:
+            padding = np.repeat(chunk[-1:], self._fixed_batch - rows, axis=0)
+            chunk = np.concatenate([chunk, padding])
         with torch.cuda.device(self._device), torch.cuda.stream(self._stream):
             inputs = torch.from_numpy(chunk).to(self._device).to(self._input_dtype).contiguous()
             self._execution.set_input_shape(self._input, tuple(inputs.shape))
@@ -162,7 +200,7 @@ class TensorRTBackend(Backend):
             if not self._execution.execute_async_v3(self._stream.cuda_stream):
                 raise SysnoiseError("tensorrt: execute_async_v3 failed; see TensorRT's log")
             self._stream.synchronize()
-        return outputs.float().cpu().numpy()
+        return outputs.float().cpu().numpy()[:rows]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), **self._facts}

@@ -2,7 +2,9 @@
 
 Pillow's filters widen their support on downscale (they antialias), OpenCV's do not (except
 INTER_AREA, which averages), and torchvision's tensor resize antialiases only when asked. On a
-photo downscaled 2.5x these choices move pixels by tens of grey levels.
+photo downscaled 2.5x these choices move pixels by tens of grey levels. TensorFlow 1's
+`resize_bicubic` (what the official EfficientNet evaluation used) differs again: no antialiasing
+and output pixel i sampled at input i * scale, without half-pixel centres.
 """
 
 from __future__ import annotations
@@ -64,11 +66,34 @@ def _resize_torch(
     return out.permute(1, 2, 0).numpy()
 
 
-_KERNELS = {"pil": _resize_pil, "cv2": _resize_cv2, "torch": _resize_torch}
+def _resize_tf1(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """TensorFlow 1 `tf.image.resize_bicubic` (align_corners=False, half_pixel_centers=False):
+    Keys cubic with a=-0.75, output pixel i at input i * in / out, taps clamped at the edges.
+    Computed in float64 (grid_sample's bicubic is that kernel with edge clamping) and rounded to
+    uint8; TensorFlow keeps floats and uses a 1024-entry weight table."""
+    import torch
+
+    height, width = image.shape[:2]
+    chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].double()
+    rows = torch.arange(out_h, dtype=torch.float64) * (height / out_h)
+    cols = torch.arange(out_w, dtype=torch.float64) * (width / out_w)
+    # grid_sample (align_corners=False) reads pixel ((g + 1) * size - 1) / 2 for coordinate g.
+    grid_y, grid_x = torch.meshgrid(
+        (2 * rows + 1) / height - 1, (2 * cols + 1) / width - 1, indexing="ij"
+    )
+    grid = torch.stack([grid_x, grid_y], dim=-1)[None]
+    out = torch.nn.functional.grid_sample(
+        chw, grid, mode="bicubic", padding_mode="border", align_corners=False
+    )
+    return out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+_KERNELS = {"pil": _resize_pil, "cv2": _resize_cv2, "torch": _resize_torch, "tf1": _resize_tf1}
 _MODULES = {
     "pil": ("PIL.Image",),
     "cv2": ("cv2",),
     "torch": ("torch", "torchvision.transforms.v2.functional"),
+    "tf1": ("torch",),
 }
 
 # name, library, interpolation, antialias, library flag, description
@@ -107,6 +132,8 @@ _TABLE: tuple[tuple[str, str, str, bool, dict[str, object], str], ...] = (
      "torchvision tensor resize, bicubic (a=-0.75) without antialiasing"),
     ("torch-bicubic-aa", "torch", "bicubic", True, {"mode": "BICUBIC", "antialias": True},
      "torchvision tensor resize, bicubic (a=-0.5) with antialiasing (Pillow-like)"),
+    ("tf1-bicubic", "tf1", "bicubic", False, {},
+     "TensorFlow 1 resize_bicubic (a=-0.75, no half-pixel centres, no antialiasing)"),
 )
 
 for _name, _library, _interpolation, _antialias, _options, _description in _TABLE:

@@ -17,7 +17,8 @@ from sysnoise.datasets import Dataset, ImageRecord, load_folder, sample_dataset
 from sysnoise.engine import EngineOptions, Evaluation, FileSource, ImageSource, evaluate
 from sysnoise.errors import SysnoiseError
 from sysnoise.hashing import model_fingerprint
-from sysnoise.noises.suites import SUITES, Noise, Suite
+from sysnoise.noises.noise_names import resolve_suite
+from sysnoise.noises.suites import Noise, Suite
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import pixel_side_unavailable
 from sysnoise.results import (
@@ -28,10 +29,11 @@ from sysnoise.results import (
     result_stem,
     write_result,
 )
+from sysnoise.sources.base import LoadedModel, ModelSource
 from sysnoise.store import PredictionStore
 from sysnoise.variants import ModelVariants
 from sysnoise.weights import load_model
-from sysnoise.zoo import ModelSpec, resolve_model
+from sysnoise.zoo import ModelSpec, open_model
 
 
 @dataclass(frozen=True)
@@ -69,15 +71,49 @@ class RunImages:
     extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
-def run_bench(config: BenchConfig) -> BenchOutcome:
-    """Run the benchmark the config describes; results go to ``config.out_dir``."""
+def open_source(config: BenchConfig, model: Any = None) -> ModelSource:
+    """The model to evaluate: `model` when given (a ModelSource, a name or path, an nn.Module or
+    a callable on normalised batches), else the config's model name; `config.reference`, when
+    set, replaces the source's reference pipeline."""
+    from sysnoise.references import parse_reference
+
+    reference = None if config.reference is None else parse_reference(config.reference)
+    if model is None:
+        return open_model(config.model, reference)
+    if isinstance(model, ModelSource):
+        return model
+    if isinstance(model, (str, Path)):
+        return open_model(str(model), reference)
+    from sysnoise.sources.module import ModuleSource
+
+    return ModuleSource.from_object(model, reference)
+
+
+def run_bench(config: BenchConfig, model: Any = None) -> BenchOutcome:
+    """Run the benchmark the config describes; results go to ``config.out_dir``.
+
+    `model` overrides ``config.model``: a ModelSource, a model name or file, an nn.Module or a
+    callable on normalised batches (see `open_source`).
+    """
     started = time.perf_counter()
-    spec = resolve_model(config.model)
-    suite = SUITES.get(config.suite)
+    source = open_source(config, model)
+    spec = source.spec
+    suite = resolve_suite(config.suite, config.noises)
     dataset = load_dataset(config)
-    model, weights_sha256 = load_model(spec, config.weights)
+    loaded = _load(source, config.weights)
     images = RunImages(dataset, suite, suite.resolve(spec.reference))
-    return evaluate_model(config, spec, model, weights_sha256, images, started)
+    return evaluate_model(
+        config, spec, loaded.module, loaded.weights_sha256, images, started, limits=loaded
+    )
+
+
+def _load(source: ModelSource, weights: Path | None) -> LoadedModel:
+    """The source's model. Zoo models (named, fixed limits) load through `load_model`, the one
+    loader bench, diff and the stored evaluation share; files and objects carry their limits."""
+    if source.spec.source in ("file", "module"):
+        return source.load(weights)
+    model, digest = load_model(source.spec, weights)
+    return LoadedModel(model, digest)
 
 
 def evaluate_model(
@@ -87,8 +123,11 @@ def evaluate_model(
     weights_sha256: str,
     images: RunImages,
     started: float,
+    limits: LoadedModel | None = None,
 ) -> BenchOutcome:
-    """Evaluate `model` under every noise of `images` through the engine, write the results."""
+    """Evaluate `model` under every noise of `images` through the engine, write the results.
+
+    `limits`, from the model's source, says which model sides cannot apply to it."""
     reference = spec.reference
     dataset, noises = images.dataset, images.noises
     calibration = None
@@ -108,8 +147,8 @@ def evaluate_model(
                 config.calibration_method,
                 images.reference_crop,
             )
-    backend_label = reference_backend_label(config.device)
-    fingerprint = model_fingerprint(spec.arch, weights_sha256, backend_label)
+    backend_label = reference_backend_label(config.device, reference)
+    fingerprint = model_fingerprint(_model_identity(config, spec), weights_sha256, backend_label)
     context = BackendContext(
         device=config.device,
         cache_dir=config.cache_dir / "artefacts",
@@ -118,7 +157,7 @@ def evaluate_model(
         calibration_method=config.calibration_method,
     )
     example = np.zeros((1, 3, reference.crop_size, reference.crop_size), dtype=np.float32)
-    variants = ModelVariants(model, example, context)
+    variants = ModelVariants(model, example, context, limits)
     store = PredictionStore(config.cache_dir / "predictions.sqlite", fingerprint)
     options = EngineOptions(config.batch_size, config.workers, config.progress)
     try:
@@ -158,10 +197,21 @@ def evaluate_model(
     return BenchOutcome(document, json_path, evaluation)
 
 
-def reference_backend_label(device: str) -> str:
-    """The reference backend as the model fingerprint names it: torch FP32 on the CPU or GPU."""
+def _model_identity(config: BenchConfig, spec: ModelSpec) -> str:
+    """The architecture, and the reference pipeline where the user chose it: cached input
+    differences are measured against the reference, so two references must not share them."""
+    if config.reference is None and spec.source not in ("file", "module"):
+        return spec.arch  # a zoo model's reference is fixed by its weights
+    return f"{spec.arch}\nreference={spec.reference.key}"
+
+
+def reference_backend_label(device: str, reference: Pipeline | None = None) -> str:
+    """The reference backend as the model fingerprint names it: torch FP32 on the CPU or GPU,
+    or the reference's own backend (a model file's ONNX Runtime or TensorRT)."""
     import torch
 
+    if reference is not None and reference.backend != "torch":
+        return f"{reference.backend}-{reference.precision}"
     on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     return "torch-fp32-cuda" if on_gpu else "torch-fp32"
 

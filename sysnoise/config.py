@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sysnoise.pipeline import Pipeline
+
 
 def default_cache_dir() -> Path:
     """``$SYSNOISE_CACHE``, else ``$XDG_CACHE_HOME/sysnoise``, else ``~/.cache/sysnoise``."""
@@ -19,10 +21,12 @@ def default_cache_dir() -> Path:
 class BenchConfig:
     """What `sysnoise bench` runs: model, data, suite and how."""
 
-    model: str = "mobilenet_v2"
+    model: str = "mobilenet_v2"  # a zoo name, KIND:NAME or a model file (see sysnoise.zoo)
+    reference: str | Pipeline | None = None  # for models without one (sysnoise.references)
     data: Path | None = None  # None: the embedded sample set
     labels: Path | None = None
-    suite: str = "imagenet-s"
+    suite: str = "imagenet-s"  # a built-in suite or a suite file (.toml)
+    noises: str | None = None  # a one-off list of noise names instead of the suite
     limit: int | None = None
     batch_size: int = 32
     workers: int = 0

@@ -14,7 +14,7 @@ from sysnoise.errors import SysnoiseError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_PROTOCOLS = ("shorter", "squash")
+RESIZE_PROTOCOLS = ("shorter", "squash", "crop-resize")
 # Part of every `key`: bumped when the fields or their meaning change, so that predictions cached
 # under another version are never taken for this one's.
 KEY_VERSION = 2
@@ -62,7 +62,10 @@ class Pipeline:
     tag says, as OpenCV's default `IMREAD_COLOR` does), `colour` path (see
     `sysnoise.noises.colour`), resize and crop, normalisation. `resize_protocol` is "shorter"
     (shorter side to `resize_size`, aspect kept, long side truncated as torchvision does) or
-    "squash" (both sides to `resize_size`). The centre crop follows torchvision's rounding.
+    "squash" (both sides to `resize_size`), each followed by a centre crop with torchvision's
+    rounding; or "crop-resize" (TensorFlow's EfficientNet evaluation: a centre square of
+    `crop_size / resize_size` of the shorter side is cut from the decoded image first, then
+    resized to `crop_size`, see `crop_resize_box`).
 
     Model side: `ceil_mode` ("model" or "flipped": every max-pool's ceil_mode inverted),
     `upsample` ("model" or the op every upsampling is swapped to, see
@@ -160,6 +163,17 @@ def resized_size(height: int, width: int, size: int, protocol: str) -> tuple[int
     short, long = (height, width) if height <= width else (width, height)
     new_long = int(size * long / short)
     return (size, new_long) if height <= width else (new_long, size)
+
+
+def crop_resize_box(height: int, width: int, size: int, crop: int) -> tuple[int, int, int]:
+    """(top, left, side) of the centre square that "crop-resize" cuts before resizing.
+
+    As TensorFlow's EfficientNet `_decode_and_center_crop`: side = int(float32(crop / size) *
+    shorter side), offsets (extent - side + 1) // 2.
+    """
+    fraction = np.float32(crop / size)
+    side = max(1, int(fraction * np.float32(min(height, width))))
+    return (height - side + 1) // 2, (width - side + 1) // 2, side
 
 
 def center_crop(image: np.ndarray, crop: int) -> np.ndarray:

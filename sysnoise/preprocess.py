@@ -10,7 +10,7 @@ from sysnoise.noises.colour import apply_colour
 from sysnoise.noises.decoders import DECODERS, DecodeError, decode
 from sysnoise.noises.exif import orient
 from sysnoise.noises.resizers import RESIZERS
-from sysnoise.pipeline import Pipeline, center_crop, resized_size
+from sysnoise.pipeline import Pipeline, center_crop, crop_resize_box, resized_size
 
 
 class PreprocessError(Exception):
@@ -44,11 +44,7 @@ class ImagePreparer:
         key = (image_hash, *pipeline.pixel_fields[1:])
         if key not in self._inputs:
             try:
-                height, width = resized_size(
-                    image.shape[0], image.shape[1], pipeline.resize_size, pipeline.resize_protocol
-                )
-                resized = RESIZERS.get(pipeline.resizer).resize(image, height, width)
-                self._inputs[key] = np.ascontiguousarray(center_crop(resized, pipeline.crop_size))
+                self._inputs[key] = np.ascontiguousarray(_resize_and_crop(image, pipeline))
             except Exception as exc:  # one bad image must not stop a run
                 raise PreprocessError(f"{pipeline.resizer}: {type(exc).__name__}: {exc}") from exc
         return self._inputs[key]
@@ -76,6 +72,21 @@ class ImagePreparer:
         if isinstance(result, PreprocessError):
             raise result
         return result
+
+
+def _resize_and_crop(image: np.ndarray, pipeline: Pipeline) -> np.ndarray:
+    resizer = RESIZERS.get(pipeline.resizer)
+    crop = pipeline.crop_size
+    if pipeline.resize_protocol == "crop-resize":
+        top, left, side = crop_resize_box(
+            image.shape[0], image.shape[1], pipeline.resize_size, crop
+        )
+        square = np.ascontiguousarray(image[top : top + side, left : left + side])
+        return resizer.resize(square, crop, crop)
+    height, width = resized_size(
+        image.shape[0], image.shape[1], pipeline.resize_size, pipeline.resize_protocol
+    )
+    return center_crop(resizer.resize(image, height, width), crop)
 
 
 def pixel_side_unavailable(pipeline: Pipeline) -> str | None:

@@ -84,6 +84,7 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
         "environment": environment(),
         "model": {
             "name": run.spec.name,
+            "source": run.spec.source,
             "arch": run.spec.arch,
             "weights_tag": run.spec.weights_tag,
             "weights_url": run.spec.weights_url,
@@ -216,7 +217,8 @@ def write_result(document: dict[str, Any], predictions: Any, out_dir: Path, stem
     atomic_write(
         json_path, lambda p: p.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
     )
-    flat = pd.json_normalize(document["rows"], max_level=0).drop(columns=["errors", "changes"])
+    flat = pd.json_normalize(document["rows"], max_level=0)
+    flat = flat.drop(columns=["errors", "changes"], errors="ignore")  # no rows: no columns
     atomic_write(out_dir / f"{stem}.csv", lambda p: flat.to_csv(p, index=False))
     atomic_write(
         out_dir / f"{stem}.predictions.csv.gz",

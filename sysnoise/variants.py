@@ -26,6 +26,7 @@ from sysnoise.backends.base import BackendContext, BackendUnavailable
 from sysnoise.errors import Unavailable
 from sysnoise.noises.model_patches import not_applicable_reason, patch_model
 from sysnoise.pipeline import ModelSide, Pipeline
+from sysnoise.sources.base import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,24 @@ class ModelSides:
     """The effective model side of each pipeline on one model: patches that change nothing in it
     are dropped (found once per patch on `example`)."""
 
-    def __init__(self, model: Any, example: np.ndarray) -> None:
+    def __init__(
+        self, model: Any, example: np.ndarray, limits: LoadedModel | None = None
+    ) -> None:
+        """`limits`, from the model's source, says which model sides cannot apply to it."""
         self.model = model.eval()
         self.example = example
+        self.limits = limits
         self._applicability: dict[tuple[str, str], str | None] = {}
 
     def not_applicable(self, pipeline: Pipeline, reference: Pipeline) -> str | None:
         """Why `pipeline` is the reference on this model (its only changes are model patches
-        that change nothing here), or None when it is a real change."""
+        that change nothing here), or None when it is a real change. Also why a model side
+        cannot apply to this model at all (a patch on a model file, a backend that cannot run
+        it), from the `limits` its source gave."""
+        if self.limits is not None and pipeline != reference:
+            reason = self.limits.not_applicable(pipeline)
+            if reason is not None:
+                return reason
         variant = self.variant(pipeline)
         effective = pipeline.with_changes(ceil_mode=variant.ceil_mode, upsample=variant.upsample)
         if effective != reference or pipeline == reference:
@@ -94,8 +105,14 @@ class ModelVariants(ModelSides):
     calibration batch. Call `prepare(pipelines)` before evaluating, `close()` after.
     """
 
-    def __init__(self, model: Any, example: np.ndarray, context: BackendContext) -> None:
-        super().__init__(model, example)
+    def __init__(
+        self,
+        model: Any,
+        example: np.ndarray,
+        context: BackendContext,
+        limits: LoadedModel | None = None,
+    ) -> None:
+        super().__init__(model, example, limits)
         self.context = context
         self._backends: dict[ModelSide, Backend] = {}
         self._not_prepared: dict[ModelSide, NotPrepared] = {}

@@ -1,5 +1,7 @@
 """Finding and loading model weights offline: torchvision's cache, a user's file, a packaged copy.
 
+`load_model` loads a model of any source (`sysnoise.zoo.MODEL_SOURCES`); the rest is torchvision's.
+
 Nothing here downloads. Weights come from (1) a file the user names, (2) torchvision's own cache
 (``$TORCH_HOME/hub/checkpoints``), where torchvision's loader checks the hash in the file name, or
 (3) a package that ships a byte-identical copy of a torchvision checkpoint, verified by sha256
@@ -91,7 +93,17 @@ def _install_packaged(packaged: PackagedWeights, destination: Path) -> bool:
 
 
 def load_model(spec: ModelSpec, weights_file: Path | None = None) -> tuple[object, str]:
-    """The eval-mode torch model with its weights loaded, and the weights file's sha256."""
+    """The eval-mode model of any source with its weights loaded, and the weights' sha256."""
+    from sysnoise.zoo import source_for
+
+    loaded = source_for(spec).load(weights_file)
+    return loaded.module, loaded.weights_sha256
+
+
+def load_torchvision_model(
+    spec: ModelSpec, weights_file: Path | None = None
+) -> tuple[object, str]:
+    """The eval-mode torchvision model with its weights loaded, and the weights file's sha256."""
     import torchvision.models
 
     path = locate_weights(spec, weights_file)

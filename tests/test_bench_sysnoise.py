@@ -23,22 +23,17 @@ pytest.importorskip("onnxruntime")
 @pytest.fixture(scope="module")
 def document(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("sysnoise-suite")
-    patch = pytest.MonkeyPatch()
-    patch.setattr(bench, "load_model", lambda spec, weights=None: (pooled_classifier(), "0" * 64))
-    try:
-        config = BenchConfig(
-            suite="sysnoise",
-            limit=12,
-            calibration_size=4,
-            batch_size=8,
-            out_dir=tmp / "out",
-            cache_dir=tmp / "cache",
-            progress=False,
-            device="cpu",
-        )
-        outcome = bench.run_bench(config)
-    finally:
-        patch.undo()
+    config = BenchConfig(
+        suite="sysnoise",
+        limit=12,
+        calibration_size=4,
+        batch_size=8,
+        out_dir=tmp / "out",
+        cache_dir=tmp / "cache",
+        progress=False,
+        device="cpu",
+    )
+    outcome = bench.run_bench(config, model=pooled_classifier())
     return json.loads(outcome.json_path.read_text()) | {"_dir": str(tmp / "out")}
 
 

@@ -52,7 +52,7 @@ def test_list_models_shows_torchvision_classifiers(capsys):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--model", "resnet5"], "unknown model 'resnet5'; valid names:"),
+        (["--model", "resnet5"], "unknown model 'resnet5'; did you mean: resnet50"),
         (["--suite", "everything"], "unknown suite 'everything'; valid names: imagenet-s, quick"),
         (["--data", "/no/such/folder"], "does not exist"),
         (["--weights", "/no/such/file.pth"], "weights file /no/such/file.pth does not exist"),

@@ -35,6 +35,7 @@ EXPECTED_NAMES = [
     "torch-bilinear-aa",
     "torch-bicubic",
     "torch-bicubic-aa",
+    "tf1-bicubic",
 ]
 CHINA_256_WIDE = (171, 256)  # 640x427 scaled to 256 wide
 
@@ -51,7 +52,7 @@ def china_small() -> dict[str, np.ndarray]:
     return {name: resize(name, image, *CHINA_256_WIDE) for name in EXPECTED_NAMES}
 
 
-def test_registry_has_the_seventeen_resizers_in_order() -> None:
+def test_registry_has_the_eighteen_resizers_in_order() -> None:
     assert RESIZERS.names() == EXPECTED_NAMES
     for name in EXPECTED_NAMES:
         resizer = RESIZERS.get(name)

@@ -32,9 +32,11 @@ def test_reference_pipelines_come_from_the_weights_transforms():
     assert resolve_model("efficientnet_b0").reference.resizer == "pil-bicubic"
 
 
-def test_unknown_model_and_weights_tag_list_the_valid_names():
-    with pytest.raises(UnknownNameError, match="valid names: alexnet"):
+def test_unknown_model_suggests_close_names_and_weights_tag_lists_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="did you mean: resnet50, "):
         resolve_model("resnet5")
+    with pytest.raises(UnknownNameError, match="did you mean: efficientnet_lite2"):
+        resolve_model("efficientnet-lite3")
     with pytest.raises(UnknownNameError, match="IMAGENET1K_V1, IMAGENET1K_V2"):
         resolve_model("resnet50:V3")
 

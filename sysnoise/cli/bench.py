@@ -22,7 +22,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         default=defaults.model,
-        help=f"torchvision model, optionally ARCH:WEIGHTS_TAG (default {defaults.model})",
+        help="a zoo model (ARCH or ARCH:WEIGHTS_TAG, efficientnet_lite0), timm:NAME, or a "
+        f"model file (.onnx, TorchScript .pt, torch.export .pt2, .engine); "
+        f"default {defaults.model}",
+    )
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="reference preprocessing for a model file: torchvision-v1, a zoo model's name, or "
+        "FIELD=VALUE,... (decoder, resizer, resize_size, resize_protocol, crop_size, mean, std)",
     )
     parser.add_argument(
         "--data",
@@ -39,7 +47,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--suite",
         default=defaults.suite,
-        help=f"noise suite (sysnoise list suites; default {defaults.suite})",
+        help=f"noise suite (sysnoise list suites) or a suite file (.toml); "
+        f"default {defaults.suite}",
+    )
+    parser.add_argument(
+        "--noises",
+        default=None,
+        help="one-off list instead of a suite: NOISE,NOISE,... as result rows name them; "
+        "join changes into one noise with + (decoder=cv2+resize=cv2-area)",
     )
     parser.add_argument("--limit", type=positive, default=None, help="first N images only")
     parser.add_argument(
@@ -116,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     check_limits()
     config = BenchConfig(
         model=args.model,
+        reference=args.reference,
+        noises=args.noises,
         data=args.data,
         labels=args.labels,
         suite=args.suite,

@@ -1,0 +1,1 @@
+"""Model sources: torchvision, EfficientNet-Lite, timm, model files and in-memory modules."""
