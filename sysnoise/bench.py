@@ -100,14 +100,14 @@ def run_bench(config: BenchConfig, model: Any = None) -> BenchOutcome:
     spec = source.spec
     suite = resolve_suite(config.suite, config.noises)
     dataset = load_dataset(config)
-    loaded = _load(source, config.weights)
+    loaded = load_source_model(source, config.weights)
     images = RunImages(dataset, suite, suite.resolve(spec.reference))
     return evaluate_model(
         config, spec, loaded.module, loaded.weights_sha256, images, started, limits=loaded
     )
 
 
-def _load(source: ModelSource, weights: Path | None) -> LoadedModel:
+def load_source_model(source: ModelSource, weights: Path | None) -> LoadedModel:
     """The source's model. Zoo models (named, fixed limits) load through `load_model`, the one
     loader bench, diff and the stored evaluation share; files and objects carry their limits."""
     if source.spec.source in ("file", "module"):

@@ -326,3 +326,37 @@ def test_a_prebuilt_tensorrt_engine_runs_as_built(tmp_path):
     assert skipped["backend=onnxruntime"]["status"] == "not applicable"
     module_run = run_bench(_config(tmp_path, noises="decoder=cv2"), model=_file_model())
     assert _reference_top1(outcome) == _reference_top1(module_run)
+
+
+def test_a_model_file_on_a_stored_imagenet_s_set_equals_decoding_on_the_fly(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from sysnoise.imagenet_s.evaluate import run_stored_bench
+    from sysnoise.imagenet_s.generate import GenerateConfig, generate
+
+    import images
+    from registry_guard import restored_registries
+    from tiny import write_dataset
+
+    write_dataset(tmp_path / "data", {"a.jpg": images.china_jpeg(), "b.jpg": images.progressive()})
+    with restored_registries():
+        generate(
+            GenerateConfig(
+                out=tmp_path / "set",
+                data=tmp_path / "data",
+                variants="pil/pil-bilinear,cv2/cv2-area",
+                protocol="shorter",
+                progress=False,
+                cache_dir=tmp_path / "gen-cache",
+            )
+        )
+    path = _onnx_file(tmp_path / "model.onnx")
+    options = dict(model=str(path), reference="torchvision-v1")
+    stored = run_stored_bench(_config(tmp_path, **options), tmp_path / "set").document
+    live = run_bench(
+        _config(tmp_path, data=tmp_path / "data", noises="decoder=cv2+resize=cv2-area", **options)
+    ).document
+    assert stored["reference"] == live["reference"]
+    [stored_row] = stored["rows"]
+    [live_row] = live["rows"]
+    assert stored_row["flip_rate"] == live_row["flip_rate"]
+    assert stored_row["model_side"] == "onnxruntime-fp32"

@@ -46,21 +46,20 @@ def run_stored_bench(config: BenchConfig, root: Path, variants: list[str] | None
     The noises are the stored variants (`variants`, default all of them); a `--suite` other than
     the default evaluates that suite's noises on the stored pixels instead.
     """
-    from sysnoise.bench import RunImages, evaluate_model
+    from sysnoise.bench import RunImages, evaluate_model, load_source_model, open_source
     from sysnoise.noises.suites import SUITES
     from sysnoise.results import SkippedNoise
-    from sysnoise.weights import load_model
-    from sysnoise.zoo import resolve_model
 
     started = time.perf_counter()
     if config.data is not None or config.labels is not None:
         raise SysnoiseError("--imagenet-s evaluates the stored images: leave out --data, --labels")
     suite = None if config.suite == BenchConfig().suite else SUITES.get(config.suite)
     stored = StoredSet(root)
-    spec = resolve_model(config.model)
+    source = open_source(config)  # a zoo name, or a model file with config.reference
+    spec = source.spec
     plan = plan_stored(stored, spec.reference, variants, suite)
     spec = dataclasses.replace(spec, reference=plan.reference)  # the set's resize protocol
-    model, weights_sha256 = load_model(spec, config.weights)
+    loaded = load_source_model(source, config.weights)
     dataset = stored_dataset(stored).limit(config.limit)
     images = RunImages(
         dataset=dataset,
@@ -74,4 +73,6 @@ def run_stored_bench(config: BenchConfig, root: Path, variants: list[str] | None
         },
         pixels_unavailable=_stored_pixels,
     )
-    return evaluate_model(config, spec, model, weights_sha256, images, started)
+    return evaluate_model(
+        config, spec, loaded.module, loaded.weights_sha256, images, started, limits=loaded
+    )
