@@ -101,3 +101,15 @@ def test_a_tensorrt_engine_without_a_gpu_is_a_clear_error(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "the reference cannot run: tensorrt" in err and "GPU" in err
+
+
+@pytest.mark.parametrize("model", ["efficientnet_lite0", "timm:resnet18.tv_in1k"])
+def test_a_broken_weights_file_is_a_one_line_error(model, tmp_path, capsys):
+    if model.startswith("timm:"):
+        pytest.importorskip("timm")
+    broken = tmp_path / "broken.pth"
+    broken.write_bytes(b"not a checkpoint")
+    assert main(_bench(tmp_path, "--model", model, "--weights", str(broken))) == 2
+    err = capsys.readouterr().err
+    assert str(broken) in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

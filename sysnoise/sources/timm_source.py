@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ class TimmSource(ModelSource):
         model = timm.create_model(self.spec.arch, pretrained=False)
         try:
             load_checkpoint(model, str(path), strict=True)
-        except (RuntimeError, KeyError) as exc:
+        except (RuntimeError, KeyError, ValueError, OSError, pickle.UnpicklingError) as exc:
             first = str(exc).strip().splitlines()[0]
             raise SysnoiseError(f"{path} does not fit timm {self.spec.arch}: {first}") from None
         return LoadedModel(model.eval(), sha256_file(path))
