@@ -14,7 +14,7 @@ from sysnoise.errors import SysnoiseError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_PROTOCOLS = ("shorter", "squash", "crop-resize")
+RESIZE_PROTOCOLS = ("shorter", "squash", "crop-resize", "border")
 # Part of every `key`: bumped when the fields or their meaning change, so that predictions cached
 # under another version are never taken for this one's.
 KEY_VERSION = 2
@@ -63,9 +63,11 @@ class Pipeline:
     `sysnoise.noises.colour`), resize and crop, normalisation. `resize_protocol` is "shorter"
     (shorter side to `resize_size`, aspect kept, long side truncated as torchvision does) or
     "squash" (both sides to `resize_size`), each followed by a centre crop with torchvision's
-    rounding; or "crop-resize" (TensorFlow's EfficientNet evaluation: a centre square of
-    `crop_size / resize_size` of the shorter side is cut from the decoded image first, then
-    resized to `crop_size`, see `crop_resize_box`).
+    rounding; "border" (timm's crop_mode "border": longer side to `resize_size`, aspect kept,
+    then a centre crop that pads with the mean colour where the image is smaller, see
+    `center_crop_or_pad`); or "crop-resize" (TensorFlow's EfficientNet evaluation: a centre
+    square of `crop_size / resize_size` of the shorter side is cut from the decoded image first,
+    then resized to `crop_size`, see `crop_resize_box`).
 
     Model side: `ceil_mode` ("model" or "flipped": every max-pool's ceil_mode inverted),
     `upsample` ("model" or the op every upsampling is swapped to, see
@@ -157,9 +159,13 @@ def model_side_label(ceil_mode: str, upsample: str, backend: str, precision: str
 
 
 def resized_size(height: int, width: int, size: int, protocol: str) -> tuple[int, int]:
-    """Output (height, width) of the resize step, with torchvision's rounding for "shorter"."""
+    """Output (height, width) of the resize step, with torchvision's rounding for "shorter" and
+    timm's `ResizeKeepRatio(longest=1)` rounding for "border"."""
     if protocol == "squash":
         return size, size
+    if protocol == "border":
+        ratio = max(height / size, width / size)
+        return round(height / ratio), round(width / ratio)
     short, long = (height, width) if height <= width else (width, height)
     new_long = int(size * long / short)
     return (size, new_long) if height <= width else (new_long, size)
@@ -174,6 +180,19 @@ def crop_resize_box(height: int, width: int, size: int, crop: int) -> tuple[int,
     fraction = np.float32(crop / size)
     side = max(1, int(fraction * np.float32(min(height, width))))
     return (height - side + 1) // 2, (width - side + 1) // 2, side
+
+
+def center_crop_or_pad(image: np.ndarray, crop: int, fill: tuple[int, ...]) -> np.ndarray:
+    """Centre crop of an HxWxC array, padded first with `fill` where it is smaller than the
+    crop (timm's `center_crop_or_pad`: left/top get the floor of the margin)."""
+    height, width = image.shape[:2]
+    pad_h, pad_w = max(crop - height, 0), max(crop - width, 0)
+    if pad_h or pad_w:
+        padded = np.empty((height + pad_h, width + pad_w, image.shape[2]), dtype=image.dtype)
+        padded[...] = np.asarray(fill, dtype=image.dtype)
+        padded[pad_h // 2 : pad_h // 2 + height, pad_w // 2 : pad_w // 2 + width] = image
+        image = padded
+    return center_crop(image, crop)
 
 
 def center_crop(image: np.ndarray, crop: int) -> np.ndarray:

@@ -10,7 +10,13 @@ from sysnoise.noises.colour import apply_colour
 from sysnoise.noises.decoders import DECODERS, DecodeError, decode
 from sysnoise.noises.exif import orient
 from sysnoise.noises.resizers import RESIZERS
-from sysnoise.pipeline import Pipeline, center_crop, crop_resize_box, resized_size
+from sysnoise.pipeline import (
+    Pipeline,
+    center_crop,
+    center_crop_or_pad,
+    crop_resize_box,
+    resized_size,
+)
 
 
 class PreprocessError(Exception):
@@ -86,7 +92,10 @@ def _resize_and_crop(image: np.ndarray, pipeline: Pipeline) -> np.ndarray:
     height, width = resized_size(
         image.shape[0], image.shape[1], pipeline.resize_size, pipeline.resize_protocol
     )
-    return center_crop(resizer.resize(image, height, width), crop)
+    resized = resizer.resize(image, height, width)
+    if pipeline.resize_protocol == "border":
+        return center_crop_or_pad(resized, crop, tuple(round(255 * v) for v in pipeline.mean))
+    return center_crop(resized, crop)
 
 
 def pixel_side_unavailable(pipeline: Pipeline) -> str | None:

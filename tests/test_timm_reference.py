@@ -28,6 +28,8 @@ CONFIGS = [
     ("vit_base_patch16_224.augreg_in21k_ft_in1k", {}),  # bicubic, crop_pct 0.9, mean/std 0.5
     ("resnet18.tv_in1k", {"interpolation": "bilinear", "crop_mode": "squash"}),
     ("efficientnet_b0.ra_in1k", {"crop_pct": 1.0, "crop_mode": "squash"}),
+    ("resnet50.a1_in1k", {"crop_mode": "border"}),  # longer side to 235, crop 224: pads
+    ("vit_base_patch16_224.augreg_in21k_ft_in1k", {"crop_mode": "border", "crop_pct": 1.0}),
 ]
 
 
@@ -66,12 +68,6 @@ def test_every_shipped_pretrained_config_maps_or_is_refused_clearly():
         seen.add(reference.resize_protocol)
         assert reference.crop_size == config["input_size"][1]
     assert "shorter" in seen
-
-
-def test_border_crop_mode_is_refused():
-    config = {"input_size": (3, 224, 224), "crop_mode": "border", "mean": (0,) * 3, "std": (1,) * 3}
-    with pytest.raises(SysnoiseError, match="crop_mode 'border' is not supported"):
-        timm_reference(config)
 
 
 def test_timm_model_without_local_weights_says_where_they_go(tmp_path, monkeypatch):

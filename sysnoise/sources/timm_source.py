@@ -2,8 +2,9 @@
 
 The reference is what timm's own eval transform (`timm.data.create_transform` with
 `resolve_data_config`) does to a Pillow image: resize to ``floor(size / crop_pct)`` (shorter
-side for crop_mode "center", both sides for "squash") with Pillow's filter for the config's
-interpolation, centre crop to ``size``, then normalise with the config's mean and std. timm is an
+side for crop_mode "center", both sides for "squash", the longer side for "border") with
+Pillow's filter for the config's interpolation, centre crop to ``size`` (for "border", padded
+with the mean colour), then normalise with the config's mean and std. timm is an
 optional extra (``pip install 'sysnoise[timm]'``). Weights come from a file (``--weights``) or
 from the local Hugging Face cache, never from the network.
 """
@@ -21,7 +22,7 @@ from sysnoise.pipeline import Pipeline
 from sysnoise.sources.base import LoadedModel, ModelSource
 from sysnoise.zoo import ModelSpec
 
-CROP_MODES = {"center": "shorter", "squash": "squash"}
+CROP_MODES = {"center": "shorter", "squash": "squash", "border": "border"}
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
