@@ -75,6 +75,7 @@ class OnnxRuntimeBackend(Backend):
         on_cpu = providers == ["CPUExecutionProvider"]
         reduce_range, why = needs_reduce_range() if on_cpu else (False, "CUDA execution provider")
         if self.precision == "int8":
+            _check_calibration_layout(path, self.name)
             calibration = require_calibration(self.context, self.name)
             method = self.context.calibration_method
             path = cached_qdq(path, calibration, method, reduce_range)
@@ -164,6 +165,24 @@ def input_layout(shape: list[Any]) -> tuple[str, int | None]:
     layout = "nhwc" if shape[3] == 3 and shape[1] != 3 else "nchw"
     batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
     return layout, batch
+
+
+def _check_calibration_layout(path: Any, backend: str) -> None:
+    """INT8 calibration feeds NCHW batches of any size: a model file that takes NHWC input or a
+    fixed batch size cannot be calibrated here."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initialisers = {tensor.name for tensor in graph.initializer}
+    (image,) = [i for i in graph.input if i.name not in initialisers]
+    shape = [d.dim_value or d.dim_param or None for d in image.type.tensor_type.shape.dim]
+    layout, fixed_batch = input_layout(shape)
+    if layout != "nchw" or fixed_batch is not None:
+        what = "NHWC input" if layout != "nchw" else f"a fixed batch size of {fixed_batch}"
+        raise BackendUnavailable(
+            f"{backend} int8: this model file takes {what}; INT8 calibration here needs NCHW "
+            "input with a dynamic batch axis (re-export it so)"
+        )
 
 
 def _cuda_visible() -> bool:

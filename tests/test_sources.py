@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -289,6 +290,13 @@ def test_onnx_file_with_fixed_batch_nhwc_input_and_external_weights(tmp_path):
     outcome = run_bench(config)
     module_run = run_bench(_config(tmp_path, noises="decoder=cv2"), model=_file_model())
     assert _reference_top1(outcome) == _reference_top1(module_run)
+    # FP16 cannot apply to an ONNX file; INT8 calibration of NHWC input is unavailable here.
+    noises = "precision=torch-fp16,precision=onnxruntime-int8"
+    config = _config(tmp_path, model=str(path), reference="torchvision-v1", noises=noises)
+    skipped = _skipped(run_bench(dataclasses.replace(config, calibration_size=2)))
+    assert skipped["precision=torch-fp16"]["status"] == "not applicable"
+    assert skipped["precision=onnxruntime-int8"]["status"] == "unavailable"
+    assert "NHWC input" in skipped["precision=onnxruntime-int8"]["reason"]
     # The fingerprint covers the external weights too.
     before = open_model(str(path), Pipeline()).spec.arch
     data = tmp_path / "deployed.onnx.data"

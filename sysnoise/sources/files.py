@@ -108,7 +108,9 @@ class FileSource(ModelSource):
                 digest,
                 patchable=False,
                 backends=ONNX_BACKENDS,
-                limit_reason=f"the model is an ONNX file; it runs on {', '.join(ONNX_BACKENDS)}",
+                precisions=("fp32", "int8"),
+                limit_reason="the model is an ONNX file: it runs as exported or INT8-quantized "
+                f"(fp32, int8) on {', '.join(ONNX_BACKENDS)}",
             )
         if file_format == "tensorrt-engine":
             return LoadedModel(
