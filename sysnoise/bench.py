@@ -226,12 +226,17 @@ def _triage(
     cannot run on this machine, or failed to prepare (each with its reason or error)."""
     skipped = []
     candidates = []
+    previous_step = reference
     for noise, pipeline in noises:
         reason = pixels_unavailable(pipeline)
         if reason is not None:
             skipped.append(SkippedNoise(noise, "unavailable", reason))
             continue
-        reason = variants.not_applicable(pipeline, reference)
+        base = reference
+        if noise.category == "combined":
+            # A step of the stack applies when it changes something on top of the step before.
+            base, previous_step = _effective(previous_step, variants), pipeline
+        reason = variants.not_applicable(pipeline, base)
         if reason is not None:
             skipped.append(SkippedNoise(noise, "not applicable", reason))
             continue
@@ -245,3 +250,9 @@ def _triage(
         else:
             evaluated.append((noise, pipeline))
     return evaluated, skipped
+
+
+def _effective(pipeline: Pipeline, variants: ModelVariants) -> Pipeline:
+    """`pipeline` without the model patches that change nothing in this model."""
+    variant = variants.variant(pipeline)
+    return pipeline.with_changes(ceil_mode=variant.ceil_mode, upsample=variant.upsample)

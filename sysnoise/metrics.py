@@ -9,7 +9,10 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
-_Z95 = 1.959963984540054
+from sysnoise.intervals import min_detectable_delta, paired_difference_interval, wilson_interval
+
+# The combined category is a stack of cumulative steps: its summary is the last step's figures.
+STACKED_CATEGORIES = ("combined",)
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,13 @@ class NoiseMetrics:
     delta_top1: float | None
     delta_top1_ci: tuple[float, float] | None
     delta_top5: float | None
+    delta_top5_ci: tuple[float, float] | None
     mcnemar_p: float | None
     n_broken: int
     n_fixed: int
+    n_broken_top5: int
+    n_fixed_top5: int
+    min_detectable_delta_top1: float | None
     flip_rate: float | None
     flip_rate_ci: tuple[float, float] | None
 
@@ -66,20 +73,6 @@ def flip_rate(ref_top1: np.ndarray, noisy_top1: np.ndarray) -> float:
     return float((ref_top1 != noisy_top1).mean())
 
 
-def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion successes / n."""
-    if n <= 0 or not 0 <= successes <= n:
-        raise ValueError(f"wilson_interval needs 0 <= successes <= n, n > 0; got {successes}/{n}")
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    # The bounds touch 0 and 1 exactly at the edges; rounding would leave 0.9999999999999999.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return float(low), float(high)
-
-
 def mcnemar_exact(b: int, c: int) -> float:
     """Exact two-sided McNemar p-value: binomial test of b discordant pairs out of b + c at 0.5."""
     if b < 0 or c < 0:
@@ -89,30 +82,19 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(binomtest(int(b), int(b + c), 0.5).pvalue)
 
 
-def paired_bootstrap_ci(
-    ref_correct: np.ndarray,
-    noisy_correct: np.ndarray,
-    *,
-    seed: int,
-    n_boot: int,
-    level: float = 0.95,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of mean(ref_correct) - mean(noisy_correct), images paired."""
+def paired_interval(ref_correct: np.ndarray, noisy_correct: np.ndarray) -> tuple[float, float]:
+    """95% interval of mean(ref_correct) - mean(noisy_correct) over paired images (Newcombe's
+    hybrid score interval; see `sysnoise.intervals`)."""
     ref = np.asarray(ref_correct, dtype=bool)
     noisy = np.asarray(noisy_correct, dtype=bool)
     if ref.shape != noisy.shape or ref.ndim != 1 or ref.size == 0:
-        raise ValueError("paired_bootstrap_ci needs two non-empty 1-D arrays of the same shape")
-    n = ref.size
-    broken = int((ref & ~noisy).sum())
-    fixed = int((~ref & noisy).sum())
-    # Each image contributes +1, -1 or 0 to the delta, so resampling n images with replacement
-    # is exactly a multinomial draw of those three counts: same distribution, O(n_boot) memory.
-    probs = np.array([broken, fixed, n - broken - fixed], dtype=float) / n
-    counts = np.random.default_rng(seed).multinomial(n, probs, size=n_boot)
-    deltas = (counts[:, 0] - counts[:, 1]) / n
-    alpha = (1.0 - level) / 2
-    low, high = np.quantile(deltas, [alpha, 1.0 - alpha])
-    return float(low), float(high)
+        raise ValueError("paired_interval needs two non-empty 1-D arrays of the same shape")
+    return paired_difference_interval(
+        int((ref & noisy).sum()),
+        int((ref & ~noisy).sum()),
+        int((~ref & noisy).sum()),
+        int((~ref & ~noisy).sum()),
+    )
 
 
 def psnr(mse: float, peak: float = 255.0) -> float | None:
@@ -129,9 +111,6 @@ def noise_metrics(
     noisy_top5: np.ndarray,
     labels: np.ndarray,
     valid: np.ndarray,
-    *,
-    seed: int = 0,
-    n_boot: int = 2000,
 ) -> NoiseMetrics:
     """Compare noisy predictions with reference predictions over the valid images."""
     ref_top5, noisy_top5 = np.asarray(ref_top5), np.asarray(noisy_top5)
@@ -152,9 +131,10 @@ def noise_metrics(
         n_flipped = int((ref[:, 0] != noisy[:, 0]).sum())
         flips, flips_ci = n_flipped / n_images, wilson_interval(n_flipped, n_images)
 
-    top1 = top5 = ref1 = ref5 = d1 = d5 = p = None
+    top1 = top5 = ref1 = ref5 = d1 = d5 = p = detectable = None
     d1_ci: tuple[float, float] | None = None
-    broken = fixed = 0
+    d5_ci: tuple[float, float] | None = None
+    broken = fixed = broken5 = fixed5 = 0
     if n_labelled:
         ref, noisy, lab = ref[labelled], noisy[labelled], lab[labelled]
         ref_ok1, noisy_ok1 = _correct(ref, lab, 1), _correct(noisy, lab, 1)
@@ -166,8 +146,12 @@ def noise_metrics(
         d5 = (int(ref_ok5.sum()) - int(noisy_ok5.sum())) / n_labelled
         broken = int((ref_ok1 & ~noisy_ok1).sum())
         fixed = int((~ref_ok1 & noisy_ok1).sum())
+        broken5 = int((ref_ok5 & ~noisy_ok5).sum())
+        fixed5 = int((~ref_ok5 & noisy_ok5).sum())
         p = mcnemar_exact(broken, fixed)
-        d1_ci = paired_bootstrap_ci(ref_ok1, noisy_ok1, seed=seed, n_boot=n_boot)
+        d1_ci = paired_interval(ref_ok1, noisy_ok1)
+        d5_ci = paired_interval(ref_ok5, noisy_ok5)
+        detectable = min_detectable_delta(n_labelled, (broken + fixed) / n_labelled)
 
     return NoiseMetrics(
         n_images=n_images,
@@ -180,9 +164,13 @@ def noise_metrics(
         delta_top1=d1,
         delta_top1_ci=d1_ci,
         delta_top5=d5,
+        delta_top5_ci=d5_ci,
         mcnemar_p=p,
         n_broken=broken,
         n_fixed=fixed,
+        n_broken_top5=broken5,
+        n_fixed_top5=fixed5,
+        min_detectable_delta_top1=detectable,
         flip_rate=flips,
         flip_rate_ci=flips_ci,
     )
@@ -196,21 +184,28 @@ def _stats(values: list[float]) -> tuple[float | None, float | None, float | Non
 
 
 def category_summary(rows: list[dict], value: str = "delta_top1") -> dict[str, dict]:
-    """Per category: number of noises, mean/max/std (ddof=0) of `value`, mean/max of flip rate."""
+    """Per category: number of noises; mean, mean absolute, max and std (ddof=0) of `value`;
+    mean and max flip rate. Means of signed deltas can cancel (one noise -5 pp, another +5 pp);
+    the mean |delta| and the flip rates cannot. A stacked category (the combined deployment
+    stack) is summarised by its last step alone, since its rows are cumulative."""
     grouped: dict[str, list[dict]] = {}
     for row in rows:
         grouped.setdefault(row["category"], []).append(row)
     summary: dict[str, dict] = {}
     for category, members in grouped.items():
-        mean, high, std = _stats([r[value] for r in members if r.get(value) is not None])
+        summarised = members[-1:] if category in STACKED_CATEGORIES else members
+        values = [r[value] for r in summarised if r.get(value) is not None]
+        mean, high, std = _stats(values)
+        mean_abs, _, _ = _stats([abs(v) for v in values])
         flip_mean, flip_max, _ = _stats(
-            [r["flip_rate"] for r in members if r.get("flip_rate") is not None]
+            [r["flip_rate"] for r in summarised if r.get("flip_rate") is not None]
         )
         summary[category] = {
             "n_noises": len(members),
             "mean": mean,
+            "mean_abs": mean_abs,
             "max": high,
-            "std": std,
+            "std": std if len(summarised) == len(members) else None,
             "flip_mean": flip_mean,
             "flip_max": flip_max,
         }

@@ -15,13 +15,25 @@ from sysnoise.engine import Evaluation
 from sysnoise.environment import environment, tool_info
 from sysnoise.fileio import atomic_write
 from sysnoise.hashing import dataset_fingerprint
-from sysnoise.metrics import category_summary, noise_metrics, psnr, topk_accuracy
+from sysnoise.intervals import ALPHA, POWER, holm_adjusted, min_detectable_delta
+from sysnoise.metrics import (
+    STACKED_CATEGORIES,
+    category_summary,
+    noise_metrics,
+    psnr,
+    topk_accuracy,
+)
 from sysnoise.noises.suites import Noise, Suite
 from sysnoise.pipeline import Pipeline
 from sysnoise.zoo import ModelSpec
 
-SCHEMA_VERSION = 2  # 2 added suite.noises, not_evaluated, backends, calibration, combined
+# 2 added suite.noises, not_evaluated, backends, calibration, combined; 3 replaced the bootstrap
+# interval with Newcombe's paired score interval and added delta_top5_ci, top-5 discordance,
+# Holm-adjusted p, power, mean |delta|, per-step stack figures and top-5 predictions.
+SCHEMA_VERSION = 3
 MAX_LISTED_ERRORS = 20
+# Below this many labelled images the report calls every delta indicative only.
+INDICATIVE_BELOW = 1000
 
 
 @dataclass(frozen=True)
@@ -72,10 +84,13 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
                     pipeline.key, pipeline.model_side.label
                 ),
                 **metrics.to_dict(),
+                "mcnemar_p_holm": None,  # set across the run below
+                "significant": None,
                 **_input_difference(evaluation, pipeline.key, valid),
                 "errors": _first_errors(evaluation.errors[pipeline.key]),
             }
         )
+    _adjust_for_multiplicity(rows)
     n_images = len(evaluation.image_ids)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -122,9 +137,10 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
             else None,
             "errors": _first_errors(evaluation.errors[reference.key]),
         },
+        "power": run_power(rows, int(labelled.sum())),
         "categories": category_summary(rows),
         "rows": rows,
-        "combined": combined_steps(rows),
+        "combined": combined_steps(run, evaluation),
         "not_evaluated": [
             {
                 "noise": skip.noise.name,
@@ -145,26 +161,76 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
-def combined_steps(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The combined stack's rows in order, each with its cumulative delta and its own share."""
+def _adjust_for_multiplicity(rows: list[dict[str, Any]]) -> None:
+    """Holm-adjusted McNemar p across the run's rows, and whether each is significant at ALPHA
+    after adjustment (family-wise)."""
+    adjusted = holm_adjusted([row["mcnemar_p"] for row in rows])
+    for row, p in zip(rows, adjusted, strict=True):
+        row["mcnemar_p_holm"] = p
+        row["significant"] = None if p is None else bool(p < ALPHA)
+
+
+def run_power(rows: list[dict[str, Any]], n_labelled: int) -> dict[str, Any]:
+    """What this run can detect: the minimum Δtop-1 a McNemar test at ALPHA finds with POWER on
+    `n_labelled` images at the run's median discordance (share of labelled images whose
+    correctness a noise changes)."""
+    shares = [
+        (row["n_broken"] + row["n_fixed"]) / row["n_labelled"] for row in rows if row["n_labelled"]
+    ]
+    discordance = float(np.median(shares)) if shares else None
+    detectable = (
+        None if discordance is None else min_detectable_delta(n_labelled, discordance, ALPHA, POWER)
+    )
+    return {
+        "alpha": ALPHA,
+        "power": POWER,
+        "n_labelled": n_labelled,
+        "median_discordance": discordance,
+        "min_detectable_delta_top1": detectable,
+        "indicative_only": n_labelled < INDICATIVE_BELOW,
+    }
+
+
+def combined_steps(run: RunInputs, evaluation: Evaluation) -> list[dict[str, Any]]:
+    """The stacked categories' evaluated steps in order: what each step changed against the step
+    before it (the reference for the first) and where the stack stands against the reference.
+    Steps left out (not applicable, unavailable) are in ``not_evaluated``."""
+    reference = run.spec.reference
+    ref_top5 = evaluation.top5[reference.key]
+    labels = evaluation.labels
+    ref_ok = ~evaluation.failed(reference.key)
     steps = []
-    previous_delta, previous_flip = 0.0, 0.0
-    for row in rows:
-        if row["category"] != "combined":
+    previous = reference
+    for noise, pipeline in run.noises:
+        if noise.category_for(reference) not in STACKED_CATEGORIES:
             continue
-        delta, flip = row["delta_top1"], row["flip_rate"]
+        both = ref_ok & ~evaluation.failed(previous.key) & ~evaluation.failed(pipeline.key)
+        step = noise_metrics(
+            evaluation.top5[previous.key], evaluation.top5[pipeline.key], labels, both
+        )
+        total = noise_metrics(ref_top5, evaluation.top5[pipeline.key], labels, both)
         steps.append(
             {
-                "noise": row["noise"],
-                "cumulative_delta_top1": delta,
-                "step_delta_top1": None if delta is None else delta - previous_delta,
-                "cumulative_flip_rate": flip,
-                "step_flip_rate": None if flip is None else flip - previous_flip,
+                "noise": noise.name,
+                "after": None if previous is reference else steps[-1]["noise"],
+                "n_images": step.n_images,
+                "n_labelled": step.n_labelled,
+                "step_flip_rate": step.flip_rate,
+                "step_flip_rate_ci": _pair(step.flip_rate_ci),
+                "step_delta_top1": step.delta_top1,
+                "step_delta_top1_ci": _pair(step.delta_top1_ci),
+                "step_mcnemar_p": step.mcnemar_p,
+                "cumulative_flip_rate": total.flip_rate,
+                "cumulative_delta_top1": total.delta_top1,
+                "cumulative_delta_top1_ci": _pair(total.delta_top1_ci),
             }
         )
-        previous_delta = delta if delta is not None else previous_delta
-        previous_flip = flip if flip is not None else previous_flip
+        previous = pipeline
     return steps
+
+
+def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [float(interval[0]), float(interval[1])]
 
 
 def _input_difference(evaluation: Evaluation, key: str, valid: np.ndarray) -> dict[str, Any]:
@@ -187,17 +253,21 @@ def _first_errors(errors: dict[str, str]) -> dict[str, Any]:
 
 
 def predictions_frame(run: RunInputs, evaluation: Evaluation) -> Any:
-    """One row per image: label, content hash, top-1 class under the reference and each noise."""
+    """One row per image: label, content hash, and the top-5 classes under the reference and
+    each noise (columns ``NAME`` for top-1, ``NAME@2`` .. ``NAME@5``; -1: no prediction)."""
     import pandas as pd
 
     columns: dict[str, Any] = {
         "image_id": evaluation.image_ids,
         "label": evaluation.labels,
         "sha256": evaluation.image_hashes,
-        "reference": evaluation.top5[run.spec.reference.key][:, 0],
     }
-    for noise, pipeline in run.noises:
-        columns[noise.name] = evaluation.top5[pipeline.key][:, 0]
+    named = [("reference", run.spec.reference), *((n.name, p) for n, p in run.noises)]
+    for name, pipeline in named:
+        top5 = evaluation.top5[pipeline.key]
+        columns[name] = top5[:, 0]
+        for k in range(1, top5.shape[1]):
+            columns[f"{name}@{k + 1}"] = top5[:, k]
     return pd.DataFrame(columns)
 
 

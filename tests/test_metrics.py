@@ -6,13 +6,20 @@ import math
 import numpy as np
 import pytest
 
+from sysnoise.intervals import (
+    holm_adjusted,
+    mcnemar_sample_size,
+    min_detectable_delta,
+    paired_difference_interval,
+    paired_difference_intervals,
+)
 from sysnoise.metrics import (
     NoiseMetrics,
     category_summary,
     flip_rate,
     mcnemar_exact,
     noise_metrics,
-    paired_bootstrap_ci,
+    paired_interval,
     psnr,
     topk_accuracy,
     wilson_interval,
@@ -78,6 +85,11 @@ def test_noise_metrics_hand_example() -> None:
     low, high = m.delta_top1_ci
     assert low <= 1 / 7 <= high
     assert all(type(v) is float for v in (m.top1, m.top5, m.delta_top1, m.flip_rate, low, high))
+    # Top-5 table: ref@5 and noisy@5 agree except row 5 (broken), so (5, 1, 0, 1) of 7.
+    assert (m.n_broken_top5, m.n_fixed_top5) == (1, 0)
+    assert m.delta_top5_ci == paired_difference_interval(5, 1, 0, 1)
+    assert m.delta_top1_ci == paired_difference_interval(2, 2, 1, 2)
+    assert m.min_detectable_delta_top1 == min_detectable_delta(7, 3 / 7)
 
 
 def test_noise_metrics_unlabelled_and_empty() -> None:
@@ -135,20 +147,69 @@ def test_mcnemar_exact_by_hand() -> None:
     assert mcnemar_exact(2, 7) == pytest.approx(hand)
 
 
-def test_paired_bootstrap_ci() -> None:
-    rng = np.random.default_rng(1)
-    ref = rng.random(500) < 0.8
-    noisy = ref.copy()
-    noisy[rng.choice(500, 40, replace=False)] ^= True
-    point = ref.mean() - noisy.mean()
-    ci = paired_bootstrap_ci(ref, noisy, seed=3, n_boot=2000)
-    assert ci == paired_bootstrap_ci(ref, noisy, seed=3, n_boot=2000)
-    assert ci[0] <= point <= ci[1] and ci[0] < ci[1]
-    # Same distribution as resampling image indices: compare with a naive bootstrap.
-    idx = np.random.default_rng(4).integers(0, 500, size=(4000, 500))
-    naive = np.quantile(ref[idx].mean(1) - noisy[idx].mean(1), [0.025, 0.975])
-    assert ci == pytest.approx(tuple(naive), abs=0.006)
-    assert paired_bootstrap_ci(ref, ref, seed=0, n_boot=2000) == (0.0, 0.0)
+def test_paired_interval_matches_a_published_example() -> None:
+    # Fagerland, Lydersen & Laake, Statistical Analysis of Contingency Tables (2017), ch. 8:
+    # complete response before and after consolidation therapy (Cavo et al. 2012), table
+    # [[59, 6], [16, 80]]: Newcombe square-and-add (hybrid score) estimate -0.0621,
+    # 95% CI -0.1186 to -0.0046.
+    low, high = paired_difference_interval(59, 6, 16, 80)
+    assert (low, high) == (pytest.approx(-0.1186, abs=5e-5), pytest.approx(-0.0046, abs=5e-5))
+    # Swapping the two proportions mirrors the interval.
+    assert paired_difference_interval(59, 16, 6, 80) == pytest.approx((-high, -low))
+
+
+def test_paired_interval_does_not_collapse_without_discordance() -> None:
+    # No image changes correctness: the delta is 0 but 20 images cannot prove it is exactly 0.
+    low, high = paired_difference_interval(15, 0, 0, 5)
+    assert low < -0.05 and high > 0.05 and low == pytest.approx(-high)
+    # Only broken images: the lower bound is above 0 once there are enough of them.
+    assert paired_difference_interval(60, 12, 0, 28)[0] > 0
+    ref = np.array([True] * 8 + [False] * 2)
+    noisy = np.array([True] * 6 + [False] * 3 + [True])
+    assert paired_interval(ref, noisy) == paired_difference_interval(6, 2, 1, 1)
+    with pytest.raises(ValueError):
+        paired_difference_interval(0, 0, 0, 0)
+
+
+def test_paired_interval_covers_in_simulation() -> None:
+    # 4,000 tables of 200 images, 10% discordant, 3/4 of them broken: about 95% coverage.
+    probs = [0.7 - 0.075, 0.075, 0.025, 0.3 - 0.025]
+    tables = np.random.default_rng(7).multinomial(200, probs, size=4000)
+    low, high = paired_difference_intervals(*tables.T)
+    covered = ((low <= 0.05) & (0.05 <= high)).mean()
+    assert 0.93 <= covered <= 0.97
+
+
+def test_wilson_interval_matches_statsmodels() -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    for successes, n in ((0, 10), (3, 10), (10, 10), (1, 25), (40, 118)):
+        low, high = wilson_interval(successes, n)
+        want = proportion_confint(successes, n, alpha=0.05, method="wilson")
+        assert (low, high) == pytest.approx(want, abs=1e-12)
+        assert 0.0 <= low <= successes / n <= high <= 1.0
+
+
+def test_holm_adjusted_by_hand() -> None:
+    # Sorted 0.01 < 0.03 < 0.04 (m = 3): 3 x 0.01, 2 x 0.03, max(0.06, 1 x 0.04); None is kept.
+    assert holm_adjusted([0.04, None, 0.01, 0.03]) == pytest.approx([0.06, None, 0.03, 0.06])
+    assert holm_adjusted([None]) == [None]
+    assert holm_adjusted([0.5, 0.9]) == [1.0, 1.0]
+
+
+def test_min_detectable_delta_has_the_stated_power() -> None:
+    n, discordance = 1000, 0.05
+    delta = min_detectable_delta(n, discordance)
+    assert mcnemar_sample_size(delta, discordance) == pytest.approx(n)
+    # Simulated McNemar z-tests at that delta reject about 80% of the time.
+    broken, fixed = (discordance + delta) / 2, (discordance - delta) / 2
+    draws = np.random.default_rng(0).multinomial(n, [broken, fixed, 1 - discordance], size=5000)
+    z = (draws[:, 0] - draws[:, 1]) / np.sqrt(np.maximum(draws[:, 0] + draws[:, 1], 1))
+    assert (np.abs(z) > 1.959964).mean() == pytest.approx(0.80, abs=0.03)
+    # Fewer images: larger deltas; a delta above the discordance needs that much discordance.
+    assert min_detectable_delta(20, 0.05) > delta
+    assert min_detectable_delta(20, 0.0) == pytest.approx(min_detectable_delta(20, 0.3))
+    assert min_detectable_delta(2, 0.1) is None and min_detectable_delta(0, 0.1) is None
 
 
 def test_psnr() -> None:
@@ -175,9 +236,11 @@ def test_category_summary_by_hand() -> None:
     assert decode["std"] == pytest.approx(0.01)
     assert decode["flip_mean"] == pytest.approx(0.2)
     assert decode["flip_max"] == pytest.approx(0.3)
+    assert decode["mean_abs"] == pytest.approx(0.02)
     assert summary["resize"] == {
         "n_noises": 1,
         "mean": None,
+        "mean_abs": None,
         "max": None,
         "std": None,
         "flip_mean": None,
@@ -187,6 +250,22 @@ def test_category_summary_by_hand() -> None:
     # flip rates 0.1, 0.3, 0.2: std = sqrt((0.01 + 0.01 + 0) / 3).
     assert flips["mean"] == pytest.approx(0.2)
     assert flips["std"] == pytest.approx(math.sqrt(0.02 / 3))
+
+
+def test_category_summary_does_not_cancel_and_stacks_are_their_last_step() -> None:
+    rows = [
+        {"category": "precision", "delta_top1": -0.05, "flip_rate": 0.16},
+        {"category": "precision", "delta_top1": 0.05, "flip_rate": 0.12},
+        {"category": "combined", "delta_top1": 0.02, "flip_rate": 0.1},
+        {"category": "combined", "delta_top1": 0.08, "flip_rate": 0.3},
+    ]
+    summary = category_summary(rows)
+    precision = summary["precision"]
+    assert precision["mean"] == pytest.approx(0.0) and precision["mean_abs"] == pytest.approx(0.05)
+    assert precision["flip_mean"] == pytest.approx(0.14)
+    combined = summary["combined"]
+    assert combined["n_noises"] == 2 and combined["std"] is None
+    assert (combined["mean"], combined["max"], combined["flip_mean"]) == (0.08, 0.08, 0.3)
 
 
 def test_to_dict_is_json_ready() -> None:
