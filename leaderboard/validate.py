@@ -40,13 +40,26 @@ _REQUIRED: tuple[tuple[str, tuple[type, ...], bool], ...] = (
 
 _FRACTIONS = ("top1", "top5", "ref_top1", "ref_top5", "flip_rate", "identical_input_rate")
 _DELTAS = ("delta_top1", "delta_top5")
-_COUNTS = ("n_images", "n_failed", "n_labelled", "n_broken", "n_fixed", "input_max_abs_diff")
+_COUNTS = (
+    "n_images",
+    "n_failed",
+    "n_labelled",
+    "n_broken",
+    "n_fixed",
+    "n_broken_top5",
+    "n_fixed_top5",
+    "input_max_abs_diff",
+)
 _ROW_RANGES: tuple[tuple[tuple[str, ...], float, float], ...] = (
     (_FRACTIONS, 0.0, 1.0),
     (_DELTAS, -1.0, 1.0),
-    (("mcnemar_p",), 0.0, 1.0),
+    (("mcnemar_p", "mcnemar_p_holm", "min_detectable_delta_top1"), 0.0, 1.0),
 )
-_ROW_INTERVALS = (("flip_rate_ci", 0.0, 1.0), ("delta_top1_ci", -1.0, 1.0))
+_ROW_INTERVALS = (
+    ("flip_rate_ci", 0.0, 1.0),
+    ("delta_top1_ci", -1.0, 1.0),
+    ("delta_top5_ci", -1.0, 1.0),
+)
 
 
 def validate(document: Any) -> list[str]:
@@ -77,6 +90,7 @@ def validate(document: Any) -> list[str]:
             problems += _suite_problems(document)
             problems += _category_problems(document)
             problems += consistency_problems(document)
+            problems += _holm_problems(document["rows"])
     problems += _submission_problems(document.get("submission", _MISSING))
     return problems
 
@@ -307,6 +321,21 @@ def _category_problems(document: dict) -> list[str]:
                     f"categories.{category}.{key}: {got!r} does not match the rows ({want!r})"
                 )
     return problems
+
+
+def _holm_problems(rows: list[dict]) -> list[str]:
+    """The adjusted p of every row must be Holm's over the run's raw McNemar p-values."""
+    from sysnoise.intervals import holm_adjusted
+
+    raw = [row.get("mcnemar_p") for row in rows]
+    if not all(p is None or _is_number(p) for p in raw):
+        return []  # reported by the row checks
+    return [
+        f"rows[{i}].mcnemar_p_holm: {row.get('mcnemar_p_holm')!r} is not Holm's adjustment "
+        f"of the run's McNemar p-values ({want!r})"
+        for i, (row, want) in enumerate(zip(rows, holm_adjusted(raw), strict=True))
+        if not _close(row.get("mcnemar_p_holm"), want)
+    ]
 
 
 def _close(got: Any, want: Any) -> bool:

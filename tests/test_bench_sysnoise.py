@@ -15,6 +15,7 @@ from sysnoise import bench
 from sysnoise.config import BenchConfig
 from sysnoise.leaderboard.validate import validate
 
+from test_results import assert_recomputes
 from tiny import pooled_classifier
 
 pytest.importorskip("onnxruntime")
@@ -74,11 +75,51 @@ def test_model_side_noises_run_on_their_own_backends(document):
     assert quantization["weight_bits_reason"]
 
 
-def test_combined_steps_are_cumulative(document):
+def _predictions(document) -> pd.DataFrame:
+    return pd.read_csv(Path(document["_dir"]) / document["predictions_file"])
+
+
+def test_combined_steps_are_what_each_step_changed(document):
     steps = document["combined"]
-    assert len(steps) == 5
-    total = sum(step["step_flip_rate"] for step in steps)
-    assert total == pytest.approx(steps[-1]["cumulative_flip_rate"])
+    assert len(steps) == 5  # the pooled test model has a max-pool: every step applies
+    predictions = _predictions(document)
+    previous = "reference"
+    for step in steps:
+        assert step["after"] == (None if previous == "reference" else previous)
+        changed = (predictions[previous] != predictions[step["noise"]]).mean()
+        assert step["step_flip_rate"] == pytest.approx(changed)
+        cumulative = (predictions["reference"] != predictions[step["noise"]]).mean()
+        assert step["cumulative_flip_rate"] == pytest.approx(cumulative)
+        low, high = step["step_delta_top1_ci"]
+        assert low <= step["step_delta_top1"] <= high
+        previous = step["noise"]
+    final = document["categories"]["combined"]
+    assert final["flip_mean"] == steps[-1]["cumulative_flip_rate"]
+    assert final["mean"] == steps[-1]["cumulative_delta_top1"]
+
+
+def test_a_stack_step_that_does_not_apply_is_left_out_with_its_reason(tmp_path):
+    from sysnoise.backends.base import BackendContext
+    from sysnoise.noises.suites import SUITES
+    from sysnoise.pipeline import Pipeline
+    from sysnoise.variants import ModelVariants
+
+    from tiny import tiny_classifier
+
+    reference = Pipeline()
+    steps = [
+        (n, p) for n, p in SUITES.get("sysnoise").resolve(reference) if n.category == "combined"
+    ]
+    context = BackendContext(device="cpu", cache_dir=tmp_path, model_id="m")
+    example = torch.zeros((1, 3, 224, 224)).numpy()
+    variants = ModelVariants(tiny_classifier(), example, context)  # no max-pool
+    try:
+        evaluated, skipped = bench._triage(steps[:4], reference, variants, lambda p: None)
+    finally:
+        variants.close()
+    assert [n.name for n, _ in evaluated] == [n.name for n, _ in steps[:3]]
+    assert [(s.noise.name, s.status) for s in skipped] == [(steps[3][0].name, "not applicable")]
+    assert "no max-pool" in skipped[0].reason
 
 
 def test_the_document_is_a_valid_submission(document):
@@ -87,3 +128,7 @@ def test_the_document_is_a_valid_submission(document):
     assert (Path(document["_dir"]) / document["predictions_file"]).exists()
     with gzip.open(Path(document["_dir"]) / document["predictions_file"], "rt") as handle:
         assert "precision=onnxruntime-int8" in handle.readline()
+
+
+def test_every_row_and_category_recomputes_from_the_predictions_file(document):
+    assert_recomputes(document, _predictions(document))

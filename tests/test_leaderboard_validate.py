@@ -45,7 +45,7 @@ def test_not_an_object_is_a_problem():
     assert validate([]) and validate(None)
 
 
-@pytest.mark.parametrize("version", [1, 3, 0, "2", None, True])
+@pytest.mark.parametrize("version", [1, 2, 4, 0, "3", None, True])
 def test_unknown_schema_version(doc, version):
     doc["schema_version"] = version
     _assert_problem(doc, "schema_version")
@@ -249,3 +249,15 @@ def test_shipped_entries_are_valid():
     assert shipped, "the repository ships the sample-set entries"
     for path in shipped:
         assert validate(json.loads(path.read_text())) == [], path.name
+
+
+def test_holm_adjusted_p_must_match_the_raw_p(doc):
+    labelled = [i for i, row in enumerate(doc["rows"]) if row["mcnemar_p"] is not None]
+    assert labelled, "the quick-suite result has labelled rows"
+    doc["rows"][labelled[0]]["mcnemar_p_holm"] = doc["rows"][labelled[0]]["mcnemar_p"] / 2
+    _assert_problem(doc, f"rows[{labelled[0]}].mcnemar_p_holm")
+
+
+def test_new_interval_fields_are_range_checked(doc):
+    doc["rows"][0]["delta_top5_ci"] = [-2.0, 0.1]
+    _assert_problem(doc, "rows[0].delta_top5_ci[0]")
