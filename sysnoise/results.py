@@ -72,8 +72,11 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
     ref_ok = ~evaluation.failed(reference.key)
     labelled = ref_ok & (labels >= 0)
     rows = []
+    seen = {_predictions_digest(ref_top5): "reference"}
     for noise, pipeline in run.noises:
         valid = ref_ok & ~evaluation.failed(pipeline.key)
+        digest = _predictions_digest(evaluation.top5[pipeline.key])
+        identical_to = seen.setdefault(digest, noise.name)
         metrics = noise_metrics(ref_top5, evaluation.top5[pipeline.key], labels, valid)
         rows.append(
             {
@@ -88,6 +91,8 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
                 "significant": None,
                 **_input_difference(evaluation, pipeline.key, valid),
                 "errors": _first_errors(evaluation.errors[pipeline.key]),
+                # The first row (or the reference) with the same top-5 on every image.
+                "identical_to": None if identical_to == noise.name else identical_to,
             }
         )
     _adjust_for_multiplicity(rows)
@@ -187,6 +192,7 @@ def run_power(rows: list[dict[str, Any]], n_labelled: int) -> dict[str, Any]:
         "n_labelled": n_labelled,
         "median_discordance": discordance,
         "min_detectable_delta_top1": detectable,
+        "indicative_below": INDICATIVE_BELOW,
         "indicative_only": n_labelled < INDICATIVE_BELOW,
     }
 
@@ -227,6 +233,10 @@ def combined_steps(run: RunInputs, evaluation: Evaluation) -> list[dict[str, Any
         )
         previous = pipeline
     return steps
+
+
+def _predictions_digest(top5: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(top5, dtype=np.int64).tobytes()).hexdigest()
 
 
 def _pair(interval: tuple[float, float] | None) -> list[float] | None:

@@ -15,7 +15,7 @@ from sysnoise.engine import Evaluation
 from sysnoise.intervals import min_detectable_delta, paired_difference_interval
 from sysnoise.metrics import category_summary
 from sysnoise.noises.suites import SUITES
-from sysnoise.results import RunInputs, build_result, predictions_frame, write_result
+from sysnoise.results import RunInputs, SkippedNoise, build_result, predictions_frame, write_result
 from sysnoise.zoo import resolve_model
 
 N_IMAGES, N_CLASSES = 400, 12
@@ -98,19 +98,29 @@ def _evaluation(noises, reference) -> Evaluation:
     return evaluation
 
 
-@pytest.fixture(scope="module")
-def written(tmp_path_factory) -> tuple[dict, pd.DataFrame]:
+def write_made_up(out: Path) -> tuple[dict, pd.DataFrame]:
+    """The sysnoise suite's results document (TensorRT left out) for made-up predictions,
+    written under `out` and read back, with its predictions file."""
     spec = resolve_model("mobilenet_v2")
     suite = SUITES.get("sysnoise")
-    noises = [(n, p) for n, p in suite.resolve(spec.reference) if "tensorrt" not in n.name]
+    resolved = suite.resolve(spec.reference)
+    noises = [(n, p) for n, p in resolved if "tensorrt" not in n.name]
+    skipped = [
+        SkippedNoise(n, "unavailable", "no GPU") for n, _ in resolved if "tensorrt" in n.name
+    ]
     evaluation = _evaluation(noises, spec.reference)
     dataset = Dataset("made-up", None, (), "structured made-up predictions")
-    run = RunInputs(spec, "0" * 64, "f" * 16, dataset, suite, noises, "torch-fp32", 1.0)
-    document = build_result(run, evaluation)
-    out = tmp_path_factory.mktemp("results")
-    path = write_result(document, predictions_frame(run, evaluation), out, "made-up")
+    run = RunInputs(
+        spec, "0" * 64, "f" * 16, dataset, suite, noises, "torch-fp32", 1.0, skipped=skipped
+    )
+    path = write_result(build_result(run, evaluation), predictions_frame(run, evaluation), out, "x")
     document = json.loads(path.read_text())
-    return document, pd.read_csv(Path(out) / document["predictions_file"])
+    return document, pd.read_csv(out / document["predictions_file"])
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> tuple[dict, pd.DataFrame]:
+    return write_made_up(tmp_path_factory.mktemp("results"))
 
 
 def test_every_field_recomputes_from_the_predictions_file(written):

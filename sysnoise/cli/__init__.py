@@ -14,7 +14,7 @@ _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand."""
-    from sysnoise.cli import bench, diff, imagenet_s, leaderboard, listing, submit
+    from sysnoise.cli import bench, diff, imagenet_s, leaderboard, listing, report, submit
 
     parser = argparse.ArgumentParser(
         prog="sysnoise",
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     leaderboard.add_parser(commands)
     imagenet_s.add_parser(commands)
     diff.add_parser(commands)
+    report.add_parser(commands)
     return parser
 
 
