@@ -51,7 +51,7 @@ def load_dataset(config: BenchConfig) -> Dataset:
         dataset = sample_dataset(config.cache_dir)
     else:
         dataset = load_folder(config.data, config.labels)
-    return dataset.limit(config.limit)
+    return dataset.limit(config.limit, config.seed)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class BenchConfig:
     suite: str = "imagenet-s"  # a built-in suite or a suite file (.toml)
     noises: str | None = None  # a one-off list of noise names instead of the suite
     limit: int | None = None
+    seed: int = 0  # of the class-stratified --limit sample
     batch_size: int = 32
     workers: int = 0
     weights: Path | None = None

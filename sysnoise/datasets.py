@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sysnoise.assets import package_dir
 from sysnoise.errors import SysnoiseError
@@ -101,6 +102,8 @@ class Dataset:
     records: tuple[ImageRecord, ...]
     description: str
     skipped: tuple[SkippedFile, ...] = ()  # files found but not read, each with its reason
+    # How the records were drawn from a larger set (seed, counts, ids); None: all of them.
+    sample: dict[str, Any] | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         records = tuple(sorted(self.records, key=lambda record: record.image_id))
@@ -119,12 +122,36 @@ class Dataset:
         """Number of records with a class label."""
         return sum(record.labelled for record in self.records)
 
-    def limit(self, n: int | None) -> Dataset:
-        """The first n records (all of them when n is None or not smaller than the dataset)."""
+    def limit(self, n: int | None, seed: int = 0) -> Dataset:
+        """A seeded sample of n records stratified by class (`sysnoise.sampling`); all of them
+        when n is None or not smaller than the dataset. The same n and seed give the same
+        images on any machine."""
+        from sysnoise.sampling import stratified_sample
+
         if n is None or n >= len(self.records):
             return self
         if n < 0:
             raise SysnoiseError(f"image limit must be 0 or more, got {n}")
+        ids = [record.image_id for record in self.records]
+        chosen = stratified_sample(ids, [record.label for record in self.records], n, seed)
+        return dataclasses.replace(
+            self,
+            records=tuple(self.records[i] for i in chosen),
+            description=f"{self.description} ({n} of {len(self.records)} images, "
+            f"stratified by class, seed {seed})",
+            sample={
+                "seed": seed,
+                "n_images": n,
+                "of": len(self.records),
+                "stratified_by": "label",
+                "image_ids": [ids[i] for i in chosen],
+            },
+        )
+
+    def first(self, n: int | None) -> Dataset:
+        """The first n records in id order (all of them when n is None)."""
+        if n is None or n >= len(self.records):
+            return self
         return dataclasses.replace(
             self,
             records=self.records[:n],

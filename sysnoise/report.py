@@ -199,7 +199,10 @@ def header(document: dict[str, Any]) -> str:
     )
     sample = data.get("sample")
     if sample:
-        text += f"\nimages: {sample['n_images']} drawn per class with seed {sample['seed']}"
+        text += (
+            f"\nimages: a class-stratified sample of {sample['n_images']} of {sample['of']} "
+            f"(seed {sample['seed']}; ids in the results)"
+        )
     calibration = document.get("calibration")
     if calibration:
         text += (

@@ -122,6 +122,7 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
             "fingerprint": dataset_fingerprint(
                 evaluation.image_ids, evaluation.image_hashes, evaluation.labels.tolist()
             ),
+            "sample": run.dataset.sample,
         },
         "suite": {
             "name": run.suite.name,

@@ -56,7 +56,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="one-off list instead of a suite: NOISE,NOISE,... as result rows name them; "
         "join changes into one noise with + (decoder=cv2+resize=cv2-area)",
     )
-    parser.add_argument("--limit", type=positive, default=None, help="first N images only")
+    parser.add_argument(
+        "--limit",
+        type=positive,
+        default=None,
+        help="a seeded sample of N images, stratified by class (same N and seed: same images)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative,
+        default=defaults.seed,
+        help=f"seed of the --limit sample (default {defaults.seed})",
+    )
     parser.add_argument(
         "--batch",
         type=positive,
@@ -137,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         labels=args.labels,
         suite=args.suite,
         limit=args.limit,
+        seed=args.seed,
         batch_size=args.batch,
         workers=args.workers,
         weights=args.weights,

@@ -78,7 +78,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=defaults.chunk_size,
         help=f"images between progress commits (default {defaults.chunk_size})",
     )
-    generate.add_argument("--limit", type=positive, default=None, help="first N images only")
+    generate.add_argument(
+        "--limit", type=positive, default=None, help="a class-stratified sample of N images"
+    )
     generate.add_argument(
         "--cache-dir",
         type=Path,

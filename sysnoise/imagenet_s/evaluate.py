@@ -60,7 +60,7 @@ def run_stored_bench(config: BenchConfig, root: Path, variants: list[str] | None
     plan = plan_stored(stored, spec.reference, variants, suite)
     spec = dataclasses.replace(spec, reference=plan.reference)  # the set's resize protocol
     loaded = load_source_model(source, config.weights)
-    dataset = stored_dataset(stored).limit(config.limit)
+    dataset = stored_dataset(stored).limit(config.limit, config.seed)
     images = RunImages(
         dataset=dataset,
         suite=plan.suite,
