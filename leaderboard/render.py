@@ -47,7 +47,8 @@ def leaderboard_markdown(groups: list[BoardGroup]) -> str:
     parts = [
         "# sysnoise leaderboard\n",
         "Δ is reference minus noisy top-1 in percentage points (pp); lower is more robust. "
-        "Rows are sorted by the mean Δ over every noise of the suite.\n",
+        "Rows are sorted by the mean flip rate over every noise of the suite (it needs no labels "
+        "and cannot cancel out), then by the mean Δ; mean |Δ| is shown beside it.\n",
     ]
     if not groups:
         parts.append("No entries yet.\n")

@@ -12,6 +12,8 @@ import pandas as pd
 from sysnoise.leaderboard.store import entry_stem
 
 MEAN_DELTA = "all Δ mean pp"
+MEAN_ABS_DELTA = "all |Δ| mean pp"
+MEAN_FLIP = "mean flip %"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula
 _SHOWN_CHARS = 128
 
@@ -127,11 +129,12 @@ def _agreed_dataset(
 
 
 def board_frame(entries: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per entry (index: entry stem), sorted by mean Δ top-1 over all noises."""
+    """One row per entry (index: entry stem), sorted by mean flip rate over all noises (needs no
+    labels and cannot cancel), then by mean Δ top-1."""
     categories = sorted({c for e in entries for c in e["categories"]})
     records = [_record(entry, categories) for entry in entries]
     frame = pd.DataFrame.from_records(records, index=[entry_stem(e) for e in entries])
-    return frame.sort_values(MEAN_DELTA, na_position="last", kind="stable")
+    return frame.sort_values([MEAN_FLIP, MEAN_DELTA], na_position="last", kind="stable")
 
 
 def _record(entry: dict[str, Any], categories: list[str]) -> dict[str, Any]:
@@ -139,21 +142,32 @@ def _record(entry: dict[str, Any], categories: list[str]) -> dict[str, Any]:
     deltas = [r["delta_top1"] for r in rows if r.get("delta_top1") is not None]
     flips = [r["flip_rate"] for r in rows if r.get("flip_rate") is not None]
     top1 = entry["reference"].get("top1")
+    robustart = entry.get("robustart") or {}
     record: dict[str, Any] = {
         "model": display_name(entry),
         "reference top-1 %": _percent(top1),
+        MEAN_FLIP: _percent(sum(flips) / len(flips) if flips else None),
         MEAN_DELTA: _percent(sum(deltas) / len(deltas) if deltas else None),
+        MEAN_ABS_DELTA: _percent(sum(map(abs, deltas)) / len(deltas) if deltas else None),
+        "RobustART top-1 % (mean ± std)": _robustart(robustart),
     }
     for category in categories:
         summary = entry["categories"].get(category, {})
         record[f"{category} Δ mean pp"] = _percent(summary.get("mean"))
         record[f"{category} Δ max pp"] = _percent(summary.get("max"))
-    record["mean flip %"] = _percent(sum(flips) / len(flips) if flips else None)
     record["max flip %"] = _percent(max(flips) if flips else None)
     record["n images"] = entry["dataset"]["n_images"]
     record["date"] = str(entry.get("created", ""))[:10]
     record["environment"] = environment_summary(entry)
     return record
+
+
+def _robustart(summary: dict[str, Any]) -> str:
+    """Mean ± population std of top-1 over the published ImageNet-S variants, when measured."""
+    if not summary:
+        return ""
+    text = f"{100 * summary['top1_mean']:.2f} ± {100 * summary['top1_std']:.2f}"
+    return text if summary["complete"] else f"{text} ({summary['n_variants']} variants)"
 
 
 def _percent(fraction: float | None) -> float:

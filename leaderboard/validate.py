@@ -91,6 +91,7 @@ def validate(document: Any) -> list[str]:
             problems += _category_problems(document)
             problems += consistency_problems(document)
             problems += _holm_problems(document["rows"])
+            problems += _robustart_problems(document)
     problems += _submission_problems(document.get("submission", _MISSING))
     return problems
 
@@ -335,6 +336,23 @@ def _holm_problems(rows: list[dict]) -> list[str]:
         f"of the run's McNemar p-values ({want!r})"
         for i, (row, want) in enumerate(zip(rows, holm_adjusted(raw), strict=True))
         if not _close(row.get("mcnemar_p_holm"), want)
+    ]
+
+
+def _robustart_problems(document: dict) -> list[str]:
+    """The RobustART summary, where given, must be the one the rows give."""
+    from sysnoise.robustart import robustart_summary
+
+    got = document.get("robustart")
+    if got is None:
+        return []
+    want = robustart_summary(document)
+    if not isinstance(got, dict) or want is None:
+        return ["robustart: the run holds no published ImageNet-S variant"]
+    return [
+        f"robustart.{key}: {got.get(key)!r} does not match the rows ({value!r})"
+        for key, value in want.items()
+        if not (_close(got.get(key), value) if _is_number(value) else got.get(key) == value)
     ]
 
 

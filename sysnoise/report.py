@@ -209,6 +209,13 @@ def header(document: dict[str, Any]) -> str:
             f"\nINT8 calibration: {calibration['method']} on {calibration['n_images']} held-out "
             "images, excluded from every score"
         )
+    robustart = document.get("robustart")
+    if robustart:
+        text += (
+            f"\nRobustART ImageNet-S summary: top-1 {100 * robustart['top1_mean']:.2f} ± "
+            f"{100 * robustart['top1_std']:.2f}% (mean ± population std over "
+            f"{robustart['n_variants']} of the {robustart['n_published']} published variants)"
+        )
     power = power_line(document)
     return text + (f"\n{power}" if power else "")
 

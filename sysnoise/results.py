@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from sysnoise.metrics import (
 )
 from sysnoise.noises.suites import Noise, Suite
 from sysnoise.pipeline import Pipeline
+from sysnoise.robustart import robustart_summary
 from sysnoise.zoo import ModelSpec
 
 # 2 added suite.noises, not_evaluated, backends, calibration, combined; 3 replaced the bootstrap
@@ -97,7 +99,7 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
         )
     _adjust_for_multiplicity(rows)
     n_images = len(evaluation.image_ids)
-    return {
+    document = {
         "schema_version": SCHEMA_VERSION,
         "tool": tool_info(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -165,6 +167,8 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
             "cached_predictions": evaluation.cached,
         },
     }
+    document["robustart"] = robustart_summary(document)
+    return document
 
 
 def _adjust_for_multiplicity(rows: list[dict[str, Any]]) -> None:

@@ -14,7 +14,7 @@ from sysnoise.leaderboard.markdown import markdown_table
 from sysnoise.leaderboard.plots import category_bars_svg, decoder_resizer_heatmap_svg
 from sysnoise.leaderboard.render import build_site
 from sysnoise.leaderboard.store import load_entries, sanitise_name, submit
-from sysnoise.leaderboard.table import MEAN_DELTA, group_entries
+from sysnoise.leaderboard.table import MEAN_ABS_DELTA, MEAN_DELTA, group_entries
 from sysnoise.metrics import category_summary
 
 
@@ -106,7 +106,7 @@ def test_load_entries_skips_and_reports_invalid_files(doc, tmp_path):
         load_entries(tmp_path / "missing")
 
 
-def test_tables_group_by_dataset_and_suite_and_sort_by_mean_delta(doc, tmp_path):
+def test_tables_group_by_dataset_and_suite_and_sort_by_mean_flip_then_delta(doc, tmp_path):
     worse = _with_deltas(doc, 0.2)
     worse["submission"] = {"name": "worse", "submitted": "2026-01-01T00:00:00+00:00"}
     other_data = copy.deepcopy(doc)
@@ -115,7 +115,14 @@ def test_tables_group_by_dataset_and_suite_and_sort_by_mean_delta(doc, tmp_path)
     assert len(groups) == 2
     same = next(g for g in groups if g.dataset_fingerprint == doc["dataset"]["fingerprint"])
     assert list(same.frame["model"]) == ["mobilenet_v2", "worse"]
-    assert list(same.frame[MEAN_DELTA]) == [0.0, 20.0]
+    assert list(same.frame[MEAN_DELTA]) == [0.0, 20.0]  # same flips: the smaller Δ first
+    assert list(same.frame[MEAN_ABS_DELTA]) == [0.0, 20.0]
+    flippy = _with_deltas(doc, 0.0)
+    flippy["submission"] = {"name": "flippy", "submitted": "2026-01-01T00:00:00+00:00"}
+    for row in flippy["rows"]:
+        row["flip_rate"] = 0.9
+    ranked = group_entries([flippy, worse])[0].frame
+    assert list(ranked["model"]) == ["worse", "flippy"]  # fewer flips first, whatever the Δ
     columns = list(same.frame.columns)
     assert columns[:2] == ["model", "reference top-1 %"]
     for category in doc["categories"]:

@@ -261,3 +261,14 @@ def test_holm_adjusted_p_must_match_the_raw_p(doc):
 def test_new_interval_fields_are_range_checked(doc):
     doc["rows"][0]["delta_top5_ci"] = [-2.0, 0.1]
     _assert_problem(doc, "rows[0].delta_top5_ci[0]")
+
+
+def test_robustart_summary_must_match_the_rows(doc):
+    doc["robustart"] = {"top1_mean": 0.5}  # a quick-suite run has no RobustART summary
+    _assert_problem(doc, "robustart: the run holds no published ImageNet-S variant")
+    from sysnoise.leaderboard.store import DEFAULT_ENTRIES_DIR
+
+    shipped = json.loads(sorted(DEFAULT_ENTRIES_DIR.glob("*.json"))[0].read_text())
+    assert shipped["robustart"]["complete"] and validate(shipped) == []
+    shipped["robustart"]["top1_std"] += 0.01
+    _assert_problem(shipped, "robustart.top1_std")
