@@ -72,12 +72,14 @@ def assert_recomputes(document: dict, predictions: pd.DataFrame) -> None:
         assert document["categories"][name] == pytest.approx(summary)
 
 
-def _evaluation(noises, reference) -> Evaluation:
+def _evaluation(noises, reference, seed: int = 5) -> Evaluation:
     """Made-up but structured predictions: a reference right on about 70% of the labelled
-    images, each noise changing a different share of them, and a few failures."""
-    rng = np.random.default_rng(5)
-    labels = rng.integers(0, N_CLASSES, N_IMAGES)
-    labels[rng.random(N_IMAGES) < 0.15] = -1
+    images, each noise changing a different share of them, and a few failures. The images and
+    labels are always the same; `seed` draws the predictions."""
+    fixed = np.random.default_rng(5)
+    labels = fixed.integers(0, N_CLASSES, N_IMAGES)
+    labels[fixed.random(N_IMAGES) < 0.15] = -1
+    rng = np.random.default_rng(seed)
     ids = [f"img{i:04d}.jpg" for i in range(N_IMAGES)]
     evaluation = Evaluation(ids, labels, [f"{i:064x}" for i in range(N_IMAGES)])
     ref = np.argsort(rng.random((N_IMAGES, N_CLASSES)), axis=1)[:, :5]
@@ -98,7 +100,7 @@ def _evaluation(noises, reference) -> Evaluation:
     return evaluation
 
 
-def write_made_up(out: Path) -> tuple[dict, pd.DataFrame]:
+def write_made_up(out: Path, seed: int = 5) -> tuple[dict, pd.DataFrame]:
     """The sysnoise suite's results document (TensorRT left out) for made-up predictions,
     written under `out` and read back, with its predictions file."""
     spec = resolve_model("mobilenet_v2")
@@ -108,7 +110,7 @@ def write_made_up(out: Path) -> tuple[dict, pd.DataFrame]:
     skipped = [
         SkippedNoise(n, "unavailable", "no GPU") for n, _ in resolved if "tensorrt" in n.name
     ]
-    evaluation = _evaluation(noises, spec.reference)
+    evaluation = _evaluation(noises, spec.reference, seed)
     dataset = Dataset("made-up", None, (), "structured made-up predictions")
     run = RunInputs(
         spec, "0" * 64, "f" * 16, dataset, suite, noises, "torch-fp32", 1.0, skipped=skipped

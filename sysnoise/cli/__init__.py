@@ -14,7 +14,16 @@ _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand."""
-    from sysnoise.cli import bench, diff, imagenet_s, leaderboard, listing, report, submit
+    from sysnoise.cli import (
+        bench,
+        compare,
+        diff,
+        imagenet_s,
+        leaderboard,
+        listing,
+        report,
+        submit,
+    )
 
     parser = argparse.ArgumentParser(
         prog="sysnoise",
@@ -28,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     imagenet_s.add_parser(commands)
     diff.add_parser(commands)
     report.add_parser(commands)
+    compare.add_parser(commands)
     return parser
 
 
