@@ -40,7 +40,7 @@ def _candidates(document: dict[str, Any]) -> list[dict[str, Any]]:
                 "flip_rate": row["flip_rate"],
                 "delta_top1": row["delta_top1"],
                 "n_failed": row["n_failed"],
-                "n_changes": len(changes),
+                "n_changes": sum(changes[f] != reference[f] for f in changes),
             }
         )
     return candidates
