@@ -57,7 +57,7 @@ def paired_difference_intervals(
     p1, p2 = (a + b) / n, (a + c) / n
     l1, u1 = proportion_confint(a + b, n, alpha=1 - level, method="wilson")
     l2, u2 = proportion_confint(a + c, n, alpha=1 - level, method="wilson")
-    # Newcombe's continuity-free correction of the phi coefficient: 0 between 0 and n/2.
+    # Newcombe's continuity-corrected phi: the cross-product less n/2, and 0 between 0 and n/2.
     product = (a + b) * (c + d) * (a + c) * (b + d)
     cross = a * d - b * c
     corrected = np.where(cross > n / 2, cross - n / 2, np.where(cross < 0, cross, 0.0))

@@ -84,7 +84,7 @@ def test_bench_runs_mobilenet_end_to_end_and_writes_results(tmp_path, capsys):
     assert "reference top-1" in out and "resize=cv2-linear" in out
     [json_path] = (tmp_path / "out").glob("mobilenet_v2-quick-*.json")
     document = json.loads(json_path.read_text())
-    assert document["schema_version"] == 2
+    assert document["schema_version"] == 3
     for field in (
         "tool",
         "created",
