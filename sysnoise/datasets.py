@@ -148,16 +148,6 @@ class Dataset:
             },
         )
 
-    def first(self, n: int | None) -> Dataset:
-        """The first n records in id order (all of them when n is None)."""
-        if n is None or n >= len(self.records):
-            return self
-        return dataclasses.replace(
-            self,
-            records=self.records[:n],
-            description=f"{self.description} (first {n} of {len(self.records)} images)",
-        )
-
 
 @functools.cache
 def _wnids() -> tuple[str, ...]:

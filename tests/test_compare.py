@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_results import write_made_up  # noqa: E402
+from sysnoise.cli import main
+from sysnoise.compare import compare_runs, load_run
+from sysnoise.intervals import paired_difference_interval
 
-from sysnoise.cli import main  # noqa: E402
-from sysnoise.compare import compare_runs, load_run  # noqa: E402
-from sysnoise.intervals import paired_difference_interval  # noqa: E402
+from test_results import write_made_up
 
 
 @pytest.fixture(scope="module")

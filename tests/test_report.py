@@ -4,15 +4,12 @@ grouped, skip reasons collapsed, and the pipeline to deploy for each imposed lib
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_results import write_made_up  # noqa: E402
+from sysnoise.cli import main
+from sysnoise.deploy import deployment_advice
+from sysnoise.report import format_report, not_evaluated_lines, rows_table
 
-from sysnoise.cli import main  # noqa: E402
-from sysnoise.deploy import deployment_advice  # noqa: E402
-from sysnoise.report import format_report, not_evaluated_lines, rows_table  # noqa: E402
+from test_results import write_made_up
 
 
 def _row(noise: str, changes: dict, flip: float, delta: float, **extra) -> dict:
