@@ -15,7 +15,7 @@ from sysnoise import bench
 from sysnoise.config import BenchConfig
 from sysnoise.leaderboard.validate import validate
 
-from test_results import assert_recomputes
+from made_up import assert_recomputes
 from tiny import pooled_classifier
 
 pytest.importorskip("onnxruntime")

@@ -12,7 +12,7 @@ from sysnoise.cli import main
 from sysnoise.compare import compare_runs, load_run
 from sysnoise.intervals import paired_difference_interval
 
-from test_results import write_made_up
+from made_up import write_made_up
 
 
 @pytest.fixture(scope="module")

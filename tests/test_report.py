@@ -9,7 +9,7 @@ from sysnoise.cli import main
 from sysnoise.deploy import deployment_advice
 from sysnoise.report import format_report, not_evaluated_lines, rows_table
 
-from test_results import write_made_up
+from made_up import write_made_up
 
 
 def _row(noise: str, changes: dict, flip: float, delta: float, **extra) -> dict:
