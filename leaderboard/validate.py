@@ -171,7 +171,9 @@ def _number_problem(path: str, value: Any, low: float, high: float) -> str | Non
         return None
     if not _is_number(value):
         return f"{path}: must be a number or null, got {type(value).__name__}"
-    if math.isfinite(value) and not low <= value <= high:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # reported by the finite-number check
+    if not low <= value <= high:  # int against float compares exactly, however large the int
         return f"{path}: {value} is outside [{low:g}, {high:g}]"
     return None
 
