@@ -6,6 +6,7 @@ import dataclasses
 import re
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,30 @@ class Backend(ABC):
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Logits (N, classes) float32 for a float32 batch (N, 3, H, W), any N."""
+
+    def predict(
+        self,
+        crops: np.ndarray,
+        table: np.ndarray,
+        k: int,
+        check: Callable[[np.ndarray], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k classes (int64, best first) and their float32 logits for uint8 (N, H, W, 3)
+        crops, normalised through `table` (`sysnoise.preprocess.normalisation_table`).
+
+        Here: normalised on the CPU, `infer`, and the top-k taken on the CPU. A backend on a GPU
+        may send the uint8 crops (a quarter of the bytes) and do all three on the device.
+        `check(logits)` raises on logits that cannot be scored; a device backend may call it
+        only when its own test of the same conditions fails.
+        """
+        from sysnoise.preprocess import normalise_with_table
+        from sysnoise.topk import top_k
+
+        logits = self.infer(normalise_with_table(crops, table))
+        if check is not None:
+            check(logits)
+        top = top_k(logits, k)
+        return top, np.take_along_axis(logits, top, axis=1).astype(np.float32)
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready facts about how this backend runs the model, for the results file."""

@@ -14,6 +14,7 @@ from sysnoise.backends.base import BackendContext
 from sysnoise.calibration import calibration_from_folder, split_calibration
 from sysnoise.config import BenchConfig
 from sysnoise.datasets import Dataset, ImageRecord, load_folder, sample_dataset
+from sysnoise.distributed import current_shard
 from sysnoise.engine import EngineOptions, Evaluation, FileSource, ImageSource, evaluate
 from sysnoise.errors import SysnoiseError
 from sysnoise.hashing import model_fingerprint
@@ -89,8 +90,9 @@ def open_source(config: BenchConfig, model: Any = None) -> ModelSource:
     return ModuleSource.from_object(model, reference)
 
 
-def run_bench(config: BenchConfig, model: Any = None) -> BenchOutcome:
-    """Run the benchmark the config describes; results go to ``config.out_dir``.
+def run_bench(config: BenchConfig, model: Any = None) -> BenchOutcome | None:
+    """Run the benchmark the config describes; results go to ``config.out_dir`` (by rank 0 alone
+    under torchrun: see `evaluate_model`).
 
     `model` overrides ``config.model``: a ModelSource, a model name or file, an nn.Module or a
     callable on normalised batches (see `open_source`).
@@ -124,10 +126,14 @@ def evaluate_model(
     images: RunImages,
     started: float,
     limits: LoadedModel | None = None,
-) -> BenchOutcome:
+) -> BenchOutcome | None:
     """Evaluate `model` under every noise of `images` through the engine, write the results.
 
-    `limits`, from the model's source, says which model sides cannot apply to it."""
+    `limits`, from the model's source, says which model sides cannot apply to it. Under torchrun
+    each rank evaluates its slice of the images and rank 0 writes the results of the whole run
+    (`sysnoise.distributed`); the other ranks return None.
+    """
+    shard = current_shard()
     reference = spec.reference
     dataset, noises = images.dataset, images.noises
     calibration = None
@@ -158,8 +164,8 @@ def evaluate_model(
     )
     example = np.zeros((1, 3, reference.crop_size, reference.crop_size), dtype=np.float32)
     variants = ModelVariants(model, example, context, limits)
-    store = PredictionStore(config.cache_dir / "predictions.sqlite", fingerprint)
-    options = EngineOptions(config.batch_size, config.workers, config.progress)
+    store = PredictionStore(shard.store_path(config.cache_dir / "predictions.sqlite"), fingerprint)
+    options = EngineOptions(config.batch_size, config.workers, config.progress and shard.writes)
     try:
         not_prepared = variants.prepare([reference])
         if reference.key in not_prepared:
@@ -169,12 +175,17 @@ def evaluate_model(
             raise SysnoiseError(f"the reference cannot run: {not_prepared[reference.key].reason}")
         evaluated, skipped = _triage(noises, reference, variants, images.pixels_unavailable)
         pipelines = list(dict.fromkeys([reference, *(p for _, p in evaluated)]))
-        evaluation = evaluate(images.source(dataset), pipelines, variants, store, options)
+        evaluation = evaluate(
+            images.source(shard.select(dataset)), pipelines, variants, store, options
+        )
         model_sides = {p.key: variants.variant(p) for p in pipelines}
         backends = {v.label: variants.describe(v) for v in dict.fromkeys(model_sides.values())}
     finally:
         variants.close()
         store.close()
+    evaluation = shard.gather(evaluation)
+    if evaluation is None:
+        return None
     run = RunInputs(
         spec,
         weights_sha256,

@@ -11,8 +11,9 @@ and writes each prediction to the store, so an interrupted run resumes where it 
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +26,13 @@ from sysnoise.errors import SysnoiseError
 from sysnoise.fileio import read_regular_file
 from sysnoise.noises.decoders import DECODERS
 from sysnoise.pipeline import Pipeline
-from sysnoise.preprocess import ImagePreparer, PreprocessError, array_hash, normalise
+from sysnoise.preprocess import (
+    ImagePreparer,
+    PreprocessError,
+    array_hash,
+    input_difference,
+    normalisation_table,
+)
 from sysnoise.store import TOP_K, Prediction, PredictionStore
 
 
@@ -40,6 +47,16 @@ class ModelRunner(Protocol):
 
     def infer(self, variant: Hashable, batch: np.ndarray) -> np.ndarray:
         """Logits of `variant` on a normalised batch."""
+
+    def predict(
+        self,
+        variant: Hashable,
+        crops: np.ndarray,
+        table: np.ndarray,
+        k: int,
+        check: Callable[[np.ndarray], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k classes and scores of `variant` on uint8 crops (see `Backend.predict`)."""
 
 
 class SingleBackend:
@@ -61,6 +78,16 @@ class SingleBackend:
 
     def infer(self, variant: Hashable, batch: np.ndarray) -> np.ndarray:
         return self.backend.infer(batch)
+
+    def predict(
+        self,
+        variant: Hashable,
+        crops: np.ndarray,
+        table: np.ndarray,
+        k: int,
+        check: Callable[[np.ndarray], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self.backend.predict(crops, table, k, check)
 
 
 @dataclass(frozen=True)
@@ -114,16 +141,20 @@ class Work:
     inputs: dict[str, tuple[str, int | None, float | None]]  # key -> (input hash, max abs, mse)
     crops: dict[str, np.ndarray]  # input hash -> uint8 crop
     errors: dict[str, str]
+    # crops that pipelines share (one object): hashed and compared with the reference once
+    _seen: dict[int, tuple[str, int | None, float | None]] = field(default_factory=dict)
 
     def add_input(
         self, key: str, pipeline: Pipeline, crop: np.ndarray, reference: np.ndarray | None
     ) -> None:
         """Queue `crop` as pipeline `key`'s model input, with its difference from `reference`."""
-        max_abs, mse = None, None
-        if reference is not None and reference.shape == crop.shape:
-            diff = crop.astype(np.int16) - reference.astype(np.int16)
-            max_abs, mse = int(np.abs(diff).max()), float(np.mean(diff.astype(np.float64) ** 2))
-        input_hash = array_hash(crop) + f"/{pipeline.mean}/{pipeline.std}"
+        if id(crop) not in self._seen:
+            max_abs, mse = None, None
+            if reference is not None and reference.shape == crop.shape:
+                max_abs, mse = input_difference(crop, reference)
+            self._seen[id(crop)] = (array_hash(crop), max_abs, mse)
+        crop_hash, max_abs, mse = self._seen[id(crop)]
+        input_hash = crop_hash + f"/{pipeline.mean}/{pipeline.std}"
         self.inputs[key] = (input_hash, max_abs, mse)
         self.crops[input_hash] = crop
 
@@ -230,12 +261,14 @@ def _worker_init(_: int) -> None:
 class Forwarder:
     """Queues distinct (variant, model input) pairs, runs them in batches per model variant.
 
-    The one place where model inputs are batched, normalised and reduced to top-5."""
+    The one place where model inputs are batched, normalised and reduced to top-5. The uint8 crops
+    go to the runner, which normalises them where its model runs (on a GPU: on the device)."""
 
     def __init__(self, runner: ModelRunner, reference: Pipeline, batch_size: int) -> None:
         self.runner = runner
         self.reference = reference
         self.batch_size = batch_size
+        self.table = normalisation_table(reference.mean, reference.std)
         self.pending: dict[Hashable, dict[str, np.ndarray]] = {}
         self.forwards = 0
 
@@ -257,11 +290,9 @@ class Forwarder:
             for start in range(0, len(hashes), self.batch_size):
                 chunk = hashes[start : start + self.batch_size]
                 crops = np.stack([pending[h] for h in chunk])
-                logits = self.runner.infer(variant, normalise(crops, self.reference))
-                _check_logits(logits, variant)
+                check = functools.partial(_check_logits, variant=variant)
+                top, scores = self.runner.predict(variant, crops, self.table, TOP_K, check)
                 self.forwards += len(chunk)
-                top = np.argsort(-logits, axis=1, kind="stable")[:, :TOP_K]
-                scores = np.take_along_axis(logits, top, axis=1).astype(np.float32)
                 for input_hash in chunk:
                     del pending[input_hash]
                 yield {

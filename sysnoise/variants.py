@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import traceback
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,17 @@ class ModelVariants(ModelSides):
     def infer(self, variant: Hashable, batch: np.ndarray) -> np.ndarray:
         """Logits of a prepared variant."""
         return self._backends[variant].infer(batch)
+
+    def predict(
+        self,
+        variant: ModelSide,
+        crops: np.ndarray,
+        table: np.ndarray,
+        k: int,
+        check: Callable[[np.ndarray], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k of a prepared variant on uint8 crops (`Backend.predict`)."""
+        return self._backends[variant].predict(crops, table, k, check)
 
     def describe(self, variant: ModelSide) -> dict[str, Any]:
         """The backend's own account of a prepared variant, with the model patches."""

@@ -166,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_stored_bench(config, args.imagenet_s)
     else:
         outcome = run_bench(config)
+    if outcome is None:  # a rank other than 0 of a distributed run: rank 0 reports
+        return 0
     print(format_report(outcome.document))
     print(f"\nwrote {outcome.json_path} (+ .csv, .predictions.csv.gz)")
     failed = [s["noise"] for s in outcome.document["not_evaluated"] if s["status"] == "failed"]

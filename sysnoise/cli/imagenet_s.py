@@ -98,9 +98,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     """Build the config and generate; print what was written, reused and skipped."""
     from sysnoise.cli.argtypes import check_limits, check_output_dir
+    from sysnoise.distributed import require_one_process
     from sysnoise.errors import SysnoiseError
     from sysnoise.imagenet_s.generate import GenerateConfig, generate
 
+    require_one_process("imagenet-s generate")
     if args.model is not None and (args.size != GenerateConfig.crop_size or args.resize_size):
         raise SysnoiseError("--model sets the sizes: leave out --size and --resize-size")
     check_output_dir(args.out, "--out")

@@ -1,0 +1,140 @@
+"""Sharded evaluation: ranks' slices merge into exactly the single-process evaluation, and a
+2-rank torchrun of `sysnoise bench` writes the same results as one process, then resumes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sysnoise.distributed import Shard, merge_evaluations
+from sysnoise.engine import EngineOptions, evaluate
+from sysnoise.pipeline import Pipeline
+from sysnoise.store import PredictionStore
+
+import images
+from tiny import CountingBackend, tiny_classifier, write_dataset
+
+PIPELINES = [
+    Pipeline(),
+    Pipeline(decoder="cv2"),
+    Pipeline(decoder="pyav"),
+    Pipeline(resizer="cv2-linear"),
+]
+OPTIONS = EngineOptions(batch_size=3, workers=0, progress=False)
+
+
+def test_every_image_is_in_exactly_one_slice_in_order():
+    for count in (0, 1, 5, 33, 50_000):
+        for world in (1, 2, 3, 8):
+            slices = [Shard(rank, world).bounds(count) for rank in range(world)]
+            assert slices[0][0] == 0 and slices[-1][1] == count
+            assert all(a[1] == b[0] for a, b in zip(slices, slices[1:], strict=False))
+            sizes = [stop - start for start, stop in slices]
+            assert max(sizes) - min(sizes) <= 1
+
+
+def test_each_rank_has_its_own_store_and_one_process_keeps_the_usual_one(tmp_path):
+    path = tmp_path / "predictions.sqlite"
+    assert Shard().store_path(path) == path
+    assert Shard(1, 2).store_path(path) == tmp_path / "predictions.rank1.sqlite"
+
+
+def test_merged_slices_equal_the_single_process_evaluation(tmp_path):
+    files = {
+        "a.jpg": images.china_jpeg(),
+        "b.jpg": images.baseline_420(),
+        "c.jpg": images.grayscale(),
+        "d.jpg": images.truncated(),
+        "e.jpg": images.progressive(),
+    }
+    dataset = write_dataset(tmp_path / "data", files, labels={"a.jpg": 3, "e.jpg": 7})
+    model = tiny_classifier()
+
+    def run(part, store_name):
+        backend = CountingBackend()
+        backend.prepare(model)
+        store = PredictionStore(tmp_path / store_name, "tiny")
+        try:
+            return evaluate(part, PIPELINES, backend, store, OPTIONS)
+        finally:
+            store.close()
+
+    whole = run(dataset, "whole.sqlite")
+    world = 3
+    parts = [run(Shard(r, world).select(dataset), f"rank{r}.sqlite") for r in range(world)]
+    merged = merge_evaluations(parts)
+    assert merged.image_ids == whole.image_ids
+    assert merged.image_hashes == whole.image_hashes
+    np.testing.assert_array_equal(merged.labels, whole.labels)
+    assert list(merged.top5) == list(whole.top5)
+    for key in whole.top5:
+        np.testing.assert_array_equal(merged.top5[key], whole.top5[key])
+        np.testing.assert_array_equal(merged.max_abs_diff[key], whole.max_abs_diff[key])
+        np.testing.assert_array_equal(merged.mse[key], whole.mse[key])
+        assert merged.errors[key] == whole.errors[key]
+    assert any(whole.errors[key] for key in whole.errors)  # the truncated file fails somewhere
+    assert merged.forwards == sum(p.forwards for p in parts)
+
+
+def _run_bench(tmp_path: Path, out: str, ranks: int) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "sysnoise"]
+    if ranks > 1:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   f"--nproc-per-node={ranks}", "-m", "sysnoise"]  # fmt: skip
+    command += ["bench", "--suite", "quick", "--limit", "5", "--batch", "4", "--device", "cpu",
+                "--no-progress", "--out", str(tmp_path / out),
+                "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def _written(folder: Path) -> tuple[dict, str, bytes]:
+    [json_path] = folder.glob("*.json")
+    document = json.loads(json_path.read_text())
+    predictions = gzip.decompress(next(folder.glob("*.predictions.csv.gz")).read_bytes())
+    return document, next(folder.glob("*[0-9].csv")).read_text(), predictions
+
+
+def test_two_ranks_write_what_one_process_writes_and_resume(tmp_path):
+    _run_bench(tmp_path, "single", 1)
+    two = _run_bench(tmp_path, "ranks", 2)
+    assert two.stdout.count("wrote ") == 1  # rank 0 alone reports and writes
+    single_doc, single_csv, single_predictions = _written(tmp_path / "single")
+    ranks_doc, ranks_csv, ranks_predictions = _written(tmp_path / "ranks")
+    assert ranks_predictions == single_predictions
+    assert ranks_csv == single_csv
+    assert ranks_doc["rows"] == single_doc["rows"]
+    assert ranks_doc["reference"] == single_doc["reference"]
+    assert ranks_doc["categories"] == single_doc["categories"]
+    assert ranks_doc["dataset"] == single_doc["dataset"]
+    for rank in (0, 1):
+        assert (tmp_path / "cache" / f"predictions.rank{rank}.sqlite").is_file()
+
+    _run_bench(tmp_path, "again", 2)  # each rank finds its slice in its own store
+    again_doc, _, again_predictions = _written(tmp_path / "again")
+    assert again_predictions == single_predictions
+    assert again_doc["run"]["forward_passes"] == 0
+    assert again_doc["run"]["cached_predictions"] == 5 * (again_doc["suite"]["n_noises"] + 1)
+
+
+@pytest.fixture(autouse=True)
+def _no_torchrun_environment(monkeypatch):
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_generate_refuses_several_ranks(monkeypatch, capsys):
+    from sysnoise.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["imagenet-s", "generate", "--out", "x"]) == 2
+    assert "run it without torchrun" in capsys.readouterr().err
