@@ -141,8 +141,12 @@ class Work:
     inputs: dict[str, tuple[str, int | None, float | None]]  # key -> (input hash, max abs, mse)
     crops: dict[str, np.ndarray]  # input hash -> uint8 crop
     errors: dict[str, str]
-    # crops that pipelines share (one object): hashed and compared with the reference once
-    _seen: dict[int, tuple[str, int | None, float | None]] = field(default_factory=dict)
+    # crops that pipelines share (one object): hashed and compared with the reference once; each
+    # entry holds its crop, so no other array can take its id while this Work is being filled
+    _seen: dict[int, tuple[np.ndarray, str, int | None, float | None]] = field(default_factory=dict)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_seen": {}}  # a worker sends the crops once, in `crops`
 
     def add_input(
         self, key: str, pipeline: Pipeline, crop: np.ndarray, reference: np.ndarray | None
@@ -152,8 +156,8 @@ class Work:
             max_abs, mse = None, None
             if reference is not None and reference.shape == crop.shape:
                 max_abs, mse = input_difference(crop, reference)
-            self._seen[id(crop)] = (array_hash(crop), max_abs, mse)
-        crop_hash, max_abs, mse = self._seen[id(crop)]
+            self._seen[id(crop)] = (crop, array_hash(crop), max_abs, mse)
+        _, crop_hash, max_abs, mse = self._seen[id(crop)]
         input_hash = crop_hash + f"/{pipeline.mean}/{pipeline.std}"
         self.inputs[key] = (input_hash, max_abs, mse)
         self.crops[input_hash] = crop

@@ -90,3 +90,20 @@ def test_array_hash_tells_content_shape_and_dtype_apart():
     assert array_hash(crop.reshape(4, 12)) != array_hash(crop)
     assert array_hash(crop.view(np.int8)) != array_hash(crop)
     assert array_hash(crop[:, ::-1]) == array_hash(np.ascontiguousarray(crop[:, ::-1]))
+
+
+def test_each_input_is_hashed_by_its_content_when_fresh_arrays_come_and_go():
+    from sysnoise.engine import Work
+
+    rng = np.random.default_rng(RNG_SEED)
+    pipeline = Pipeline()
+    reference = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    work = Work(0, "image", {}, {}, {}, {})
+    expected = {}
+    for index in range(200):  # a duplicate replaces (and frees) the array stored before it
+        crop = np.array(reference if index % 2 else rng.integers(0, 256, (8, 8, 3), np.uint8))
+        work.add_input(f"p{index}", pipeline, crop, reference)
+        expected[f"p{index}"] = array_hash(crop)
+    for key, (input_hash, max_abs, _) in work.inputs.items():
+        assert input_hash.split("/")[0] == expected[key]
+        assert (max_abs == 0) == (int(key[1:]) % 2 == 1)
