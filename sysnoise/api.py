@@ -103,14 +103,15 @@ def evaluate(
     out_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = False,
-) -> Result:
+) -> Result | None:
     """Evaluate `model` on `data` (an image folder; None: the embedded sample set) under `suite`
     (a suite name, a suite file, or a list of noise names such as ``"resize=cv2-linear"``).
 
     `reference` is the model's reference pipeline: needed for model files and modules that do not
     use torchvision's classic preprocessing (a name such as ``"torchvision-v1"``, a zoo model, a
     ``field=value`` spec or a `Pipeline`). Results are written under `out_dir` (default: a
-    temporary folder; use `Result.save` to keep them).
+    temporary folder; use `Result.save` to keep them). Under torchrun the ranks share the images
+    and rank 0 returns the results; the other ranks return None.
     """
     from sysnoise.bench import run_bench
 
@@ -137,4 +138,6 @@ def evaluate(
         progress=progress,
     )
     outcome = run_bench(config, model=None if isinstance(model, str) else model)
+    if outcome is None:  # a rank other than 0 under torchrun: rank 0 holds the results
+        return None
     return load_results(outcome.json_path)
