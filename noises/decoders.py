@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import re
 import shutil
 import subprocess
@@ -68,18 +67,10 @@ def max_pixels() -> int:
     ``MAX_IMAGE_PIXELS`` (89,478,485 in Pillow 13)."""
     from PIL import Image
 
-    text = os.environ.get(MAX_PIXELS_ENV)
-    if text is None:
-        return int(Image.MAX_IMAGE_PIXELS or 0) or 89_478_485
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        from sysnoise.errors import SysnoiseError
+    from sysnoise.fileio import positive_env_int
 
-        raise SysnoiseError(f"{MAX_PIXELS_ENV}={text!r} must be a positive number of pixels")
-    return value
+    pillows = int(Image.MAX_IMAGE_PIXELS or 0) or 89_478_485
+    return positive_env_int(MAX_PIXELS_ENV, pillows, "pixels")
 
 
 @contextlib.contextmanager

@@ -41,9 +41,15 @@ _DEFAULT_MAX_FILE_BYTES = 64 << 20  # ImageNet's largest validation JPEG is unde
 
 def max_file_bytes() -> int:
     """The largest image file read: ``$SYSNOISE_MAX_FILE_BYTES``, else 64 MiB."""
-    text = os.environ.get(MAX_FILE_BYTES_ENV)
+    return positive_env_int(MAX_FILE_BYTES_ENV, _DEFAULT_MAX_FILE_BYTES, "bytes")
+
+
+def positive_env_int(name: str, default: int, unit: str) -> int:
+    """The positive integer in environment variable `name`, else `default`; a one-line error
+    naming the variable for anything else."""
+    text = os.environ.get(name)
     if text is None:
-        return _DEFAULT_MAX_FILE_BYTES
+        return default
     try:
         value = int(text)
     except ValueError:
@@ -51,7 +57,7 @@ def max_file_bytes() -> int:
     if value < 1:
         from sysnoise.errors import SysnoiseError
 
-        raise SysnoiseError(f"{MAX_FILE_BYTES_ENV}={text!r} must be a positive number of bytes")
+        raise SysnoiseError(f"{name}={text!r} must be a positive number of {unit}")
     return value
 
 
