@@ -193,16 +193,3 @@ def test_ffmpeg_cli_is_unavailable_with_its_reason_without_the_program(monkeypat
     assert reason is not None and "apt-get install ffmpeg" in reason
     with pytest.raises(DecodeError, match="not available"):
         decode("ffmpeg-cli", images.baseline_420(), 256)
-
-
-def test_robustart_summary_is_the_mean_and_population_std_over_variants():
-    from sysnoise.imagenet_s.summary import robustart_summary
-
-    document = {"reference": {"top1": 0.75}, "rows": [{"top1": 0.70}, {"top1": 0.80}]}
-    assert robustart_summary(document) == {
-        "n_variants": 3,
-        "mean_top1": pytest.approx(0.75),
-        "std_top1": pytest.approx(np.sqrt(2 * 0.05**2 / 3)),  # ddof 0
-    }
-    unlabelled = {"reference": {"top1": None}, "rows": [{"top1": None}]}
-    assert robustart_summary(unlabelled)["mean_top1"] is None

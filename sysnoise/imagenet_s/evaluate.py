@@ -17,7 +17,6 @@ from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s.dataset import StoredSet
 from sysnoise.imagenet_s.plan import plan_stored
 from sysnoise.imagenet_s.source import StoredSource, stored_dataset
-from sysnoise.imagenet_s.summary import robustart_summary
 
 __all__ = ["run_stored_bench", "set_summary"]
 
@@ -68,9 +67,7 @@ def run_stored_bench(config: BenchConfig, root: Path, variants: list[str] | None
         skipped=[SkippedNoise(noise, "unavailable", why) for noise, why in plan.not_stored],
         source=lambda scored: StoredSource(stored, plan, scored),
         reference_crop=StoredSource(stored, plan, dataset).reference_crop,
-        extra=lambda document: {
-            "imagenet_s": {**set_summary(stored), "robustart": robustart_summary(document)}
-        },
+        extra=lambda document: {"imagenet_s": set_summary(stored)},
         pixels_unavailable=_stored_pixels,
     )
     return evaluate_model(
