@@ -35,7 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _shipped(suite: str) -> dict:
-    entries = [e for e in load_entries(DEFAULT_ENTRIES_DIR) if e["suite"]["name"] == suite]
+    entries = [
+        e
+        for e in load_entries(DEFAULT_ENTRIES_DIR)
+        if e["suite"]["name"] == suite and e["model"]["name"] == "mobilenet_v2"
+    ]
     if not entries:
         pytest.skip(f"no shipped {suite} entry")
     return copy.deepcopy(entries[0])
