@@ -22,7 +22,6 @@ import pytest
 from sysnoise.leaderboard.render import build_site
 from sysnoise.leaderboard.store import DEFAULT_ENTRIES_DIR, load_entries, submit
 from sysnoise.metrics import category_summary
-from sysnoise.results import combined_steps
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -53,12 +52,13 @@ def site(tmp_path_factory):
         other["model"]["name"] = COPY
         other["model"]["backend"] = "onnxruntime-fp32"
         for row in other["rows"]:  # one more flipped image where the interval allows: 2nd
+            if row["category"] == "combined":
+                continue  # the stack's steps are checked against each other
             if row.get("flip_rate") is not None and row.get("flip_rate_ci"):
                 more = row["flip_rate"] + 1 / row["n_images"]
                 if more <= row["flip_rate_ci"][1]:
                     row["flip_rate"] = more
         other["categories"] = category_summary(other["rows"])
-        other["combined"] = combined_steps(other["rows"])
         submit(other, code="https://example.org/code", entries_dir=entries)
     build_site(load_entries(entries), root / "site")
     handler = functools.partial(_QuietHandler, directory=root / "site")
