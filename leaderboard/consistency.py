@@ -88,7 +88,7 @@ def text_problems(document: dict[str, Any]) -> list[str]:
 
 
 def submission_text_problems(submission: dict[str, Any]) -> list[str]:
-    """The submitted display name, notes and paper link: bounded, and the link http(s)."""
+    """The submitted display name, notes, paper and code links: bounded, the links http(s)."""
     problems = []
     name = submission.get("name")
     if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
@@ -96,12 +96,13 @@ def submission_text_problems(submission: dict[str, Any]) -> list[str]:
     notes = submission.get("notes")
     if isinstance(notes, str) and len(notes) > MAX_TEXT_CHARS:
         problems.append(f"submission.notes: {len(notes)} characters, more than {MAX_TEXT_CHARS}")
-    paper = submission.get("paper")
-    if isinstance(paper, str) and not is_web_url(paper):
-        problems.append(
-            f"submission.paper: must be an http:// or https:// URL of at most {MAX_URL_CHARS} "
-            "characters"
-        )
+    for key in ("paper", "code"):
+        link = submission.get(key)
+        if isinstance(link, str) and not is_web_url(link):
+            problems.append(
+                f"submission.{key}: must be an http:// or https:// URL of at most {MAX_URL_CHARS} "
+                "characters"
+            )
     return problems
 
 

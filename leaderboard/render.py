@@ -3,39 +3,41 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader
-from markupsafe import Markup
 
-from sysnoise.leaderboard.consistency import is_web_url
 from sysnoise.leaderboard.markdown import markdown_cell, markdown_table
-from sysnoise.leaderboard.plots import category_bars_svg, decoder_resizer_heatmap_svg
 from sysnoise.leaderboard.store import entry_stem
-from sysnoise.leaderboard.table import (
-    BoardGroup,
-    display_name,
-    environment_summary,
-    group_entries,
-    spreadsheet_safe,
-)
+from sysnoise.leaderboard.table import BoardGroup, group_entries, spreadsheet_safe
+from sysnoise.leaderboard.views import entry_context, group_view
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
+STATIC_FILES = ("list.min.js", "list.js.LICENSE.txt", "board.js", "VENDORED.md")
 
 
 def build_site(entries: list[dict[str, Any]], out_dir: Path) -> Path:
-    """Write index.html, one page per entry, LEADERBOARD.md and leaderboard.csv; return index."""
+    """Write index.html, one page per entry, the static scripts, LEADERBOARD.md and
+    leaderboard.csv into one folder that works from disk or any static host; return index."""
     out_dir = Path(out_dir)
     (out_dir / "entries").mkdir(parents=True, exist_ok=True)
+    (out_dir / "static").mkdir(exist_ok=True)
+    for name in STATIC_FILES:
+        shutil.copyfile(STATIC / name, out_dir / "static" / name)
     groups = group_entries(entries)
     env = _environment()
     index = out_dir / "index.html"
-    index.write_text(env.get_template("index.html").render(groups=groups), encoding="utf-8")
+    views = [group_view(group) for group in groups]
+    page = env.get_template("index.html").render(groups=groups, views=views, static="static")
+    index.write_text(page, encoding="utf-8")
+    template = env.get_template("entry.html")
     for group in groups:
         for entry in group.entries:
-            page = env.get_template("entry.html").render(**_entry_context(entry))
+            page = template.render(**entry_context(entry, group), static="../static")
             (out_dir / "entries" / f"{entry_stem(entry)}.html").write_text(page, encoding="utf-8")
     (out_dir / "LEADERBOARD.md").write_text(leaderboard_markdown(groups), encoding="utf-8")
     spreadsheet_safe(leaderboard_csv(groups)).to_csv(out_dir / "leaderboard.csv", index=False)
@@ -46,14 +48,15 @@ def leaderboard_markdown(groups: list[BoardGroup]) -> str:
     """The board as Markdown: one table per (dataset, suite) group."""
     parts = [
         "# sysnoise leaderboard\n",
-        "Δ is reference minus noisy top-1 in percentage points (pp); lower is more robust. "
-        "Rows are sorted by the mean flip rate over every noise of the suite (it needs no labels "
-        "and cannot cancel out), then by the mean Δ; mean |Δ| is shown beside it.\n",
+        "Entries are ranked by the mean flip rate over the suite's single noises (share of images "
+        "whose top-1 changes; lower is more robust; it cannot cancel). Δ is reference minus noisy "
+        "top-1 in percentage points (pp); mean |Δ| cannot cancel, mean Δ can.\n",
     ]
     if not groups:
         parts.append("No entries yet.\n")
     for group in groups:
         parts.append(f"## {_markdown_heading(group.title)}\n")
+        parts.append(f"_{_markdown_heading(group.scale_note)}_\n")
         parts.append(markdown_table(group.frame))
     return "\n".join(parts)
 
@@ -79,7 +82,6 @@ def _environment() -> Environment:
     env.filters["num"] = _format_number
     env.filters["pp"] = lambda v: _format_number(None if v is None else 100.0 * v)
     env.globals["entry_stem"] = entry_stem
-    env.globals["is_web_url"] = is_web_url  # only http(s) links: no javascript: or data: URLs
     return env
 
 
@@ -89,13 +91,3 @@ def _format_number(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
-
-
-def _entry_context(entry: dict[str, Any]) -> dict[str, Any]:
-    plots = [category_bars_svg(entry), decoder_resizer_heatmap_svg(entry)]
-    return {
-        "entry": entry,
-        "name": display_name(entry),
-        "environment": environment_summary(entry),
-        "plots": [Markup(svg) for svg in plots if svg],  # matplotlib's own SVG, no user text
-    }

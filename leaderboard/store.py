@@ -47,6 +47,7 @@ def submit(
     name: str | None = None,
     paper: str | None = None,
     notes: str | None = None,
+    code: str | None = None,
     entries_dir: Path = DEFAULT_ENTRIES_DIR,
 ) -> tuple[Path, bool]:
     """Validate and store `document`; (its entry path, whether it was new). Nothing is written
@@ -66,6 +67,7 @@ def submit(
         "submission": {
             "name": name or result["model"]["name"],
             "paper": paper,
+            "code": code,
             "notes": notes,
             "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },

@@ -1,4 +1,4 @@
-"""Leaderboard tables: one DataFrame per (dataset fingerprint, suite), most robust model first."""
+"""Leaderboard tables: one DataFrame per (dataset fingerprint, suite), ranked by mean flip rate."""
 
 from __future__ import annotations
 
@@ -10,12 +10,39 @@ from typing import Any
 import pandas as pd
 
 from sysnoise.leaderboard.store import entry_stem
+from sysnoise.leaderboard.summary import (
+    EntrySummary,
+    architecture_family,
+    category_abs_mean,
+    category_delta_mean,
+    category_flip_mean,
+    entry_summary,
+)
 
-MEAN_DELTA = "all Δ mean pp"
-MEAN_ABS_DELTA = "all |Δ| mean pp"
-MEAN_FLIP = "mean flip %"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula
 _SHOWN_CHARS = 128
+RANK = "rank"
+MEAN_FLIP = "mean flip %"
+MEAN_DELTA = "mean Δ pp"
+MEAN_ABS_DELTA = "mean |Δ| pp"
+WORST_NOISE = "worst noise"
+# Below this many labelled images, differences between entries are indicative only.
+DEMONSTRATION_LABELLED = 1000
+# Columns of the compact view, in the order the terminal keeps them when it is narrow.
+CORE_COLUMNS = (
+    RANK,
+    "model",
+    MEAN_FLIP,
+    MEAN_DELTA,
+    MEAN_ABS_DELTA,
+    "reference top-1 %",
+    WORST_NOISE,
+    "worst flip %",
+    "family",
+    "backend",
+    "n images",
+    "date",
+)
 
 
 @dataclass(frozen=True)
@@ -26,8 +53,11 @@ class BoardGroup:
     dataset_fingerprint: str
     suite: str
     n_images: int | None  # None when the entries disagree
-    entries: list[dict[str, Any]]
-    frame: pd.DataFrame  # indexed by entry stem
+    n_labelled: int  # the fewest any entry states
+    entries: list[dict[str, Any]]  # in rank order
+    frame: pd.DataFrame  # indexed by entry stem, in rank order
+    summaries: dict[str, EntrySummary]  # by entry stem
+    categories: list[str]
     disagreeing: tuple[str, ...] = ()  # stems of entries whose dataset name or size differs
 
     @property
@@ -44,6 +74,30 @@ class BoardGroup:
             f"suite {self.suite}",
             limit=4 * _SHOWN_CHARS,
         )
+
+    @property
+    def demonstration(self) -> bool:
+        """Whether the set is too small for differences between entries to mean much."""
+        return self.dataset_name == "sample" or self.n_labelled < DEMONSTRATION_LABELLED
+
+    @property
+    def scale_note(self) -> str:
+        """What the set's size allows one to read from it."""
+        if self.demonstration:
+            return (
+                f"demonstration scale: {self.n_labelled} labelled images; the tables show how "
+                "the benchmark reads, differences between entries are indicative only"
+            )
+        return f"{self.n_labelled} labelled images"
+
+    @property
+    def slug(self) -> str:
+        """An identifier for the group's page elements."""
+        return f"{self.suite}-{self.dataset_fingerprint[:12]}".replace(" ", "_")
+
+    def category_columns(self) -> list[str]:
+        """The per-category columns (collapsed in the compact view)."""
+        return [c for c in self.frame.columns if c not in CORE_COLUMNS and c != "environment"]
 
 
 def plain_text(text: Any, limit: int = _SHOWN_CHARS) -> str:
@@ -86,7 +140,7 @@ def environment_summary(entry: dict[str, Any]) -> str:
 
 
 def group_entries(entries: list[dict[str, Any]]) -> list[BoardGroup]:
-    """Entries split by (dataset fingerprint, suite name), each group with its sorted table."""
+    """Entries split by (dataset fingerprint, suite name), each group with its ranked table."""
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for entry in entries:
         key = (entry["dataset"]["fingerprint"], entry["suite"]["name"])
@@ -102,8 +156,11 @@ def group_entries(entries: list[dict[str, Any]]) -> list[BoardGroup]:
                 dataset_fingerprint=fingerprint,
                 suite=suite,
                 n_images=n_images,
+                n_labelled=min(m["dataset"].get("n_labelled") or 0 for m in members),
                 entries=[by_stem[stem] for stem in frame.index],
                 frame=frame,
+                summaries={stem: entry_summary(by_stem[stem]) for stem in frame.index},
+                categories=_categories(members),
                 disagreeing=disagreeing,
             )
         )
@@ -129,33 +186,42 @@ def _agreed_dataset(
 
 
 def board_frame(entries: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per entry (index: entry stem), sorted by mean flip rate over all noises (needs no
-    labels and cannot cancel), then by mean Δ top-1."""
-    categories = sorted({c for e in entries for c in e["categories"]})
+    """One row per entry (index: entry stem), ranked by mean flip rate (lowest first), then by
+    mean |Δ|; entries without flip rates last."""
+    categories = _categories(entries)
     records = [_record(entry, categories) for entry in entries]
     frame = pd.DataFrame.from_records(records, index=[entry_stem(e) for e in entries])
-    return frame.sort_values([MEAN_FLIP, MEAN_DELTA], na_position="last", kind="stable")
+    frame = frame.sort_values(
+        [MEAN_FLIP, MEAN_ABS_DELTA, "model"], na_position="last", kind="stable"
+    )
+    frame.insert(0, RANK, frame[MEAN_FLIP].rank(method="min").astype("Int64"))
+    return frame
+
+
+def _categories(entries: list[dict[str, Any]]) -> list[str]:
+    seen = dict.fromkeys(c for e in entries for r in e["rows"] for c in [r.get("category")] if c)
+    seen.update(dict.fromkeys(c for e in entries for c in e["categories"]))
+    return list(seen)  # in the suite's own order
 
 
 def _record(entry: dict[str, Any], categories: list[str]) -> dict[str, Any]:
-    rows = entry["rows"]
-    deltas = [r["delta_top1"] for r in rows if r.get("delta_top1") is not None]
-    flips = [r["flip_rate"] for r in rows if r.get("flip_rate") is not None]
-    top1 = entry["reference"].get("top1")
-    robustart = entry.get("robustart") or {}
+    summary = entry_summary(entry)
     record: dict[str, Any] = {
         "model": display_name(entry),
-        "reference top-1 %": _percent(top1),
-        MEAN_FLIP: _percent(sum(flips) / len(flips) if flips else None),
-        MEAN_DELTA: _percent(sum(deltas) / len(deltas) if deltas else None),
-        MEAN_ABS_DELTA: _percent(sum(map(abs, deltas)) / len(deltas) if deltas else None),
-        "RobustART top-1 % (mean ± std)": _robustart(robustart),
+        MEAN_FLIP: _percent(summary.mean_flip),
+        MEAN_DELTA: _percent(summary.mean_delta),
+        MEAN_ABS_DELTA: _percent(summary.mean_abs_delta),
+        "reference top-1 %": _percent(summary.reference_top1),
+        WORST_NOISE: plain_text(summary.worst_noise or ""),
+        "worst flip %": _percent(summary.worst_flip),
+        "family": plain_text(architecture_family(entry)),
+        "backend": plain_text(entry["model"].get("backend") or ""),
     }
+    record["RobustART top-1 % (mean ± std)"] = _robustart(entry.get("robustart") or {})
     for category in categories:
-        summary = entry["categories"].get(category, {})
-        record[f"{category} Δ mean pp"] = _percent(summary.get("mean"))
-        record[f"{category} Δ max pp"] = _percent(summary.get("max"))
-    record["max flip %"] = _percent(max(flips) if flips else None)
+        record[f"{category} flip %"] = _percent(category_flip_mean(entry, category))
+        record[f"{category} Δ pp"] = _percent(category_delta_mean(entry, category))
+        record[f"{category} |Δ| pp"] = _percent(category_abs_mean(entry, category))
     record["n images"] = entry["dataset"]["n_images"]
     record["date"] = str(entry.get("created", ""))[:10]
     record["environment"] = environment_summary(entry)
@@ -172,3 +238,31 @@ def _robustart(summary: dict[str, Any]) -> str:
 
 def _percent(fraction: float | None) -> float:
     return float("nan") if fraction is None else round(100.0 * fraction, 3)
+
+
+def terminal_table(frame: pd.DataFrame, width: int) -> tuple[str, list[str]]:
+    """The frame as text no wider than `width`: the compact columns first, in rank order, then
+    per-category ones while they fit; long names shortened. (text, columns left out)."""
+    frame = frame.copy()
+    for column in ("model", WORST_NOISE):
+        if column in frame:
+            frame[column] = frame[column].map(lambda v: _shorten(str(v), max(12, width // 5)))
+    priority = [c for c in CORE_COLUMNS if c in frame] + [
+        c for c in frame.columns if c not in CORE_COLUMNS
+    ]
+    chosen: list[str] = []
+    for column in priority:
+        trial = [c for c in frame.columns if c in chosen or c == column]
+        if not chosen or _text_width(frame[trial]) <= width:
+            chosen = trial
+    text = frame[chosen].to_string(index=False, na_rep="", float_format=lambda v: f"{v:.2f}")
+    return text, [c for c in frame.columns if c not in chosen]
+
+
+def _text_width(frame: pd.DataFrame) -> int:
+    text = frame.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.2f}")
+    return max(len(line) for line in text.splitlines())
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -374,7 +374,7 @@ def _submission_problems(submission: Any) -> list[str]:
         problems.append("submission.name: must be a non-empty string")
     if not isinstance(submission.get("submitted"), str):
         problems.append("submission.submitted: must be a string (UTC time)")
-    for key in ("paper", "notes"):
+    for key in ("paper", "code", "notes"):
         if submission.get(key) is not None and not isinstance(submission[key], str):
             problems.append(f"submission.{key}: must be a string or null")
     return problems + submission_text_problems(submission)

@@ -10,11 +10,18 @@ import pytest
 
 from sysnoise.cli import main
 from sysnoise.errors import SysnoiseError
+from sysnoise.leaderboard.heatmaps import decoder_resizer_heatmap
 from sysnoise.leaderboard.markdown import markdown_table
-from sysnoise.leaderboard.plots import category_bars_svg, decoder_resizer_heatmap_svg
+from sysnoise.leaderboard.plots import category_bars_svg
 from sysnoise.leaderboard.render import build_site
 from sysnoise.leaderboard.store import load_entries, sanitise_name, submit
-from sysnoise.leaderboard.table import MEAN_ABS_DELTA, MEAN_DELTA, group_entries
+from sysnoise.leaderboard.table import (
+    MEAN_ABS_DELTA,
+    MEAN_DELTA,
+    MEAN_FLIP,
+    RANK,
+    group_entries,
+)
 from sysnoise.metrics import category_summary
 
 
@@ -35,10 +42,10 @@ def doc(result) -> dict:
     return copy.deepcopy(result)
 
 
-def _with_deltas(document: dict, delta: float) -> dict:
+def _with(document: dict, field: str, value: float) -> dict:
     document = copy.deepcopy(document)
     for row in document["rows"]:
-        row["delta_top1"] = delta
+        row[field] = value
     document["categories"] = category_summary(document["rows"])
     return document
 
@@ -106,30 +113,47 @@ def test_load_entries_skips_and_reports_invalid_files(doc, tmp_path):
         load_entries(tmp_path / "missing")
 
 
-def test_tables_group_by_dataset_and_suite_and_sort_by_mean_flip_then_delta(doc, tmp_path):
-    worse = _with_deltas(doc, 0.2)
+def test_tables_group_by_dataset_and_suite_and_rank_by_mean_flip_rate(doc):
+    # "worse" flips more images although its deltas cancel to zero; flip rate ranks it last
+    worse = _with(_with(doc, "flip_rate", 0.3), "delta_top1", 0.0)
+    for i, row in enumerate(worse["rows"]):
+        row["delta_top1"] = 0.2 if i % 2 else -0.2
     worse["submission"] = {"name": "worse", "submitted": "2026-01-01T00:00:00+00:00"}
+    better = _with(_with(doc, "flip_rate", 0.1), "delta_top1", 0.05)
     other_data = copy.deepcopy(doc)
     other_data["dataset"]["fingerprint"] = "f" * 64
-    groups = group_entries([worse, _with_deltas(doc, 0.0), other_data])
+    groups = group_entries([worse, better, other_data])
     assert len(groups) == 2
     same = next(g for g in groups if g.dataset_fingerprint == doc["dataset"]["fingerprint"])
     assert list(same.frame["model"]) == ["mobilenet_v2", "worse"]
-    assert list(same.frame[MEAN_DELTA]) == [0.0, 20.0]  # same flips: the smaller Δ first
-    assert list(same.frame[MEAN_ABS_DELTA]) == [0.0, 20.0]
-    flippy = _with_deltas(doc, 0.0)
-    flippy["submission"] = {"name": "flippy", "submitted": "2026-01-01T00:00:00+00:00"}
-    for row in flippy["rows"]:
-        row["flip_rate"] = 0.9
-    ranked = group_entries([flippy, worse])[0].frame
-    assert list(ranked["model"]) == ["worse", "flippy"]  # fewer flips first, whatever the Δ
+    assert list(same.frame[RANK]) == [1, 2]
+    assert list(same.frame[MEAN_FLIP]) == [10.0, 30.0]
+    assert same.frame[MEAN_DELTA].iloc[0] == 5.0
+    assert same.frame[MEAN_ABS_DELTA].iloc[1] == 20.0
     columns = list(same.frame.columns)
-    assert columns[:2] == ["model", "reference top-1 %"]
+    assert columns[:6] == [
+        RANK,
+        "model",
+        MEAN_FLIP,
+        MEAN_DELTA,
+        MEAN_ABS_DELTA,
+        "reference top-1 %",
+    ]
     for category in doc["categories"]:
-        assert f"{category} Δ mean pp" in columns and f"{category} Δ max pp" in columns
-    for column in ("mean flip %", "max flip %", "n images", "date", "environment"):
+        for suffix in ("flip %", "Δ pp", "|Δ| pp"):
+            assert f"{category} {suffix}" in columns
+    for column in ("worst noise", "family", "backend", "n images", "date", "environment"):
         assert column in columns
     assert same.frame["environment"].iloc[0].startswith("torch ")
+    assert same.frame["family"].iloc[0] == "mobilenet"
+    assert same.demonstration and "demonstration scale" in same.scale_note
+
+
+def test_equal_flip_rates_share_a_rank(doc):
+    twin = copy.deepcopy(doc)
+    twin["model"]["name"] = "twin"
+    [group] = group_entries([doc, twin])
+    assert list(group.frame[RANK]) == [1, 1]
 
 
 def test_round_trip_submit_build_through_the_cli(doc, tmp_path, capsys):
@@ -147,7 +171,8 @@ def test_round_trip_submit_build_through_the_cli(doc, tmp_path, capsys):
     assert main(["submit", str(results), "--entries", entries]) == 0
     assert main(["leaderboard", "build", "--out", str(site), "--entries", entries]) == 0
     index = (site / "index.html").read_text()
-    assert index.count("<table") == 2 and "mobilenet_v2" in index and "resnet_like" in index
+    assert index.count('<table class="board-table">') == 2
+    assert "mobilenet_v2" in index and "resnet_like" in index
     pages = sorted((site / "entries").glob("*.html"))
     assert len(pages) == 2
     for page in pages:
@@ -157,7 +182,7 @@ def test_round_trip_submit_build_through_the_cli(doc, tmp_path, capsys):
     markdown = (site / "LEADERBOARD.md").read_text()
     assert markdown.count("\n## ") == 2 and "| mobilenet_v2 |" in markdown
     csv = (site / "leaderboard.csv").read_text().splitlines()
-    assert len(csv) == 3 and csv[0].startswith("dataset,dataset_fingerprint,suite,entry,model")
+    assert len(csv) == 3 and csv[0].startswith("dataset,dataset_fingerprint,suite,entry,rank,model")
     capsys.readouterr()
     assert main(["leaderboard", "show", "--entries", entries]) == 0
     shown = capsys.readouterr().out
@@ -196,18 +221,27 @@ def test_markdown_table_keeps_cells_in_their_columns():
     assert text.splitlines() == ["| model | x % | n |", "|:---|---:|---:|", "| a\\|b |  | 3 |"]
 
 
-def test_heatmap_for_imagenet_s_only(doc):
-    assert decoder_resizer_heatmap_svg(doc) is None
+def test_heatmap_for_decoder_resizer_pairs_only(doc):
+    assert decoder_resizer_heatmap(doc) is None
     doc["suite"]["name"] = "imagenet-s"
     doc["rows"] = [
-        {"noise": f"{d}/{r}", "changes": {"decoder": d, "resizer": r}, "delta_top1": 0.01 * i}
+        {
+            "noise": f"{d}/{r}",
+            "category": "decoder+resize",
+            "changes": {"decoder": d, "resizer": r},
+            "delta_top1": 0.01 * i,
+            "flip_rate": 0.02,
+            "mcnemar_p": 1.0,
+        }
         for i, (d, r) in enumerate([("cv2", "pil-bilinear"), ("pil", "cv2-linear")])
     ]
-    svg = decoder_resizer_heatmap_svg(doc)
-    assert svg.startswith("<svg") and "</svg>" in svg
+    grid = decoder_resizer_heatmap(doc)
+    assert [r.label for r in grid.rows] == ["pil", "cv2"]
+    assert grid.columns == ["pil-bilinear", "cv2-linear"]
+    assert [c.text for c in grid.rows[1].cells] == ["0.0", ""]
     # cells come from what a row changed, not from its name
     renamed = [{**row, "noise": f"step {i}"} for i, row in enumerate(doc["rows"])]
-    assert decoder_resizer_heatmap_svg({**doc, "rows": renamed}) is not None
+    assert decoder_resizer_heatmap({**doc, "rows": renamed}).columns == grid.columns
     model_side = [{**row, "changes": {"precision": "bf16"}} for row in doc["rows"]]
-    assert decoder_resizer_heatmap_svg({**doc, "rows": model_side}) is None
+    assert decoder_resizer_heatmap({**doc, "rows": model_side}) is None
     assert category_bars_svg(doc).startswith("<svg")

@@ -63,13 +63,34 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(entries: list[dict]) -> int:
-    from sysnoise.leaderboard.table import group_entries
+    """One ranked table per group, as wide as the terminal allows."""
+    import shutil
+    import textwrap
 
+    from sysnoise.leaderboard.table import group_entries, terminal_table
+
+    width = shutil.get_terminal_size(fallback=(100, 24)).columns
     groups = group_entries(entries)
     if not groups:
         print("no entries on the board")
     for group in groups:
-        print(group.title)
-        print(group.frame.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.2f}"))
+        print(textwrap.fill(group.title, width))
+        print(textwrap.fill(f"({group.scale_note})", width))
+        text, hidden = terminal_table(group.frame, width)
+        print(text)
+        if hidden:
+            named = ", ".join(hidden[:3]) + (", ..." if len(hidden) > 3 else "")
+            note = (
+                f"{len(hidden)} more columns ({named}) do not fit: widen the terminal, or see "
+                "leaderboard.csv from `sysnoise leaderboard build`"
+            )
+            print(textwrap.fill(note, width))
         print()
+    print(
+        textwrap.fill(
+            "Ranked by mean flip % (share of images whose top-1 changes, over the single noises; "
+            "lower is more robust); Δ = reference minus noisy top-1 in pp.",
+            width,
+        )
+    )
     return 0

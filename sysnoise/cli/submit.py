@@ -21,6 +21,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("file", type=Path, help="results JSON written by `sysnoise bench`")
     parser.add_argument("--name", default=None, help="display name (default: the model name)")
     parser.add_argument("--paper", default=None, help="paper or project URL")
+    parser.add_argument("--code", default=None, help="code repository URL")
     parser.add_argument("--notes", default=None, help="free-text notes shown on the entry page")
     add_entries_option(parser)
     parser.set_defaults(run=run)
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         read_document(args.file),
         name=args.name,
         paper=args.paper,
+        code=args.code,
         notes=args.notes,
         entries_dir=args.entries or default_entries_dir(),
     )
