@@ -18,6 +18,7 @@ import numpy as np
 
 from sysnoise.errors import SysnoiseError
 from sysnoise.intervals import paired_difference_interval
+from sysnoise.report import interval_text, pct
 
 MAX_LISTED_IMAGES = 10
 
@@ -127,12 +128,6 @@ def compare_table(records: list[dict[str, Any]]) -> Any:
     """The comparison as a terminal table, largest flip-rate difference first."""
     import pandas as pd
 
-    def pct(value: float | None) -> float | None:
-        return None if value is None else round(100 * value, 2)
-
-    def interval(pair: list[float] | None) -> str | None:
-        return None if pair is None else f"[{100 * pair[0]:.1f}, {100 * pair[1]:.1f}]"
-
     ordered = sorted(records, key=lambda r: -abs(r["flip_rate_diff"] or 0.0))
     return pd.DataFrame(
         [
@@ -141,11 +136,11 @@ def compare_table(records: list[dict[str, Any]]) -> Any:
                 "flip A %": pct(r["flip_rate_a"]),
                 "flip B %": pct(r["flip_rate_b"]),
                 "A-B pp": pct(r["flip_rate_diff"]),
-                "95% CI": interval(r["flip_rate_diff_ci"]),
+                "95% CI": interval_text(r["flip_rate_diff_ci"]),
                 "Δtop1 A pp": pct(r["delta_top1_a"]),
                 "Δtop1 B pp": pct(r["delta_top1_b"]),
                 "A-B pp ": pct(r["delta_top1_diff"]),
-                "95% CI ": interval(r["delta_top1_diff_ci"]),
+                "95% CI ": interval_text(r["delta_top1_diff_ci"]),
                 "images differ": r["n_outcomes_differ"],
                 "e.g.": ", ".join(r["outcomes_differ"][:3]),
             }

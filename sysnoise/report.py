@@ -12,11 +12,13 @@ DEFAULT_ROWS = 15
 _OPTIONS = {"max_rows": None, "max_colwidth": 48, "na_rep": "-"}
 
 
-def _pct(value: float | None) -> float | None:
+def pct(value: float | None) -> float | None:
+    """A fraction as a percentage with two decimals (None stays None), for tables."""
     return None if value is None else round(100 * value, 2)
 
 
-def _interval(interval: list[float] | None) -> str | None:
+def interval_text(interval: list[float] | None) -> str | None:
+    """An interval of fractions as "[low, high]" in percent with one decimal, for tables."""
     if interval is None:
         return None
     return f"[{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
@@ -65,10 +67,10 @@ def rows_table(document: dict[str, Any], limit: int | None = DEFAULT_ROWS) -> An
                 "noise": row["noise"] + (f" (+{len(same)} same)" if same else ""),
                 "category": row["category"],
                 "model": row.get("model_side", "torch-fp32"),
-                "flip %": _pct(row["flip_rate"]),
-                "flip 95% CI": _interval(row["flip_rate_ci"]),
-                "Δtop1 pp": _pct(row["delta_top1"]),
-                "Δtop1 95% CI": _interval(row["delta_top1_ci"]),
+                "flip %": pct(row["flip_rate"]),
+                "flip 95% CI": interval_text(row["flip_rate_ci"]),
+                "Δtop1 pp": pct(row["delta_top1"]),
+                "Δtop1 95% CI": interval_text(row["delta_top1_ci"]),
                 "p": None if row["mcnemar_p"] is None else round(row["mcnemar_p"], 3),
                 "p Holm": None
                 if row.get("mcnemar_p_holm") is None
@@ -99,12 +101,12 @@ def categories_table(document: dict[str, Any]) -> Any:
             {
                 "category": name + (" (final step)" if name == "combined" else ""),
                 "noises": summary["n_noises"],
-                "flip mean %": _pct(summary["flip_mean"]),
-                "flip max %": _pct(summary["flip_max"]),
-                "Δtop1 mean pp": _pct(summary["mean"]),
-                "|Δtop1| mean pp": _pct(summary.get("mean_abs")),
-                "Δtop1 max pp": _pct(summary["max"]),
-                "Δtop1 std pp": _pct(summary["std"]),
+                "flip mean %": pct(summary["flip_mean"]),
+                "flip max %": pct(summary["flip_max"]),
+                "Δtop1 mean pp": pct(summary["mean"]),
+                "|Δtop1| mean pp": pct(summary.get("mean_abs")),
+                "Δtop1 max pp": pct(summary["max"]),
+                "Δtop1 std pp": pct(summary["std"]),
             }
             for name, summary in document["categories"].items()
         ]
@@ -120,12 +122,12 @@ def combined_table(document: dict[str, Any]) -> Any:
         [
             {
                 "step": step["noise"],
-                "flip vs previous %": _pct(step["step_flip_rate"]),
-                "Δtop1 vs previous pp": _pct(step["step_delta_top1"]),
-                "95% CI": _interval(step["step_delta_top1_ci"]),
-                "flip vs reference %": _pct(step["cumulative_flip_rate"]),
-                "Δtop1 vs reference pp": _pct(step["cumulative_delta_top1"]),
-                "95% CI ": _interval(step["cumulative_delta_top1_ci"]),
+                "flip vs previous %": pct(step["step_flip_rate"]),
+                "Δtop1 vs previous pp": pct(step["step_delta_top1"]),
+                "95% CI": interval_text(step["step_delta_top1_ci"]),
+                "flip vs reference %": pct(step["cumulative_flip_rate"]),
+                "Δtop1 vs reference pp": pct(step["cumulative_delta_top1"]),
+                "95% CI ": interval_text(step["cumulative_delta_top1_ci"]),
             }
             for step in document.get("combined", [])
         ]
@@ -174,8 +176,8 @@ def advice_table(document: dict[str, Any]) -> Any:
             {
                 "if you must use": a["imposed"],
                 "use": a["use"],
-                "flip %": _pct(a["flip_rate"]),
-                "Δtop1 pp": _pct(a["delta_top1"]),
+                "flip %": pct(a["flip_rate"]),
+                "Δtop1 pp": pct(a["delta_top1"]),
                 "measured options": a["options"],
                 "equally close": ", ".join(a["tied_with"]),
             }
