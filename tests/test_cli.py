@@ -15,17 +15,11 @@ from sysnoise.noises.colour import COLOURS
 from sysnoise.noises.decoders import DECODERS
 from sysnoise.noises.resizers import RESIZERS
 
+from tiny import bench_argv
+
 
 def _bench(tmp_path: Path, *extra: str) -> list[str]:
-    return [
-        "bench",
-        "--out",
-        str(tmp_path / "out"),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--no-progress",
-        *extra,
-    ]
+    return bench_argv(tmp_path, *extra)
 
 
 @pytest.mark.parametrize(

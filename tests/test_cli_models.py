@@ -10,19 +10,11 @@ import torch
 
 from sysnoise.cli import main
 
+from tiny import bench_argv
+
 
 def _bench(tmp_path: Path, *extra: str) -> list[str]:
-    return [
-        "bench",
-        "--out",
-        str(tmp_path / "out"),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--no-progress",
-        "--limit",
-        "3",
-        *extra,
-    ]
+    return bench_argv(tmp_path, "--limit", "3", *extra)
 
 
 def _suite_file(tmp_path: Path) -> Path:

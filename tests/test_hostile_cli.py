@@ -18,6 +18,7 @@ from sysnoise.errors import SysnoiseError
 import hostile_files
 import images
 from registry_guard import restored_registries
+from tiny import bench_argv
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -28,17 +29,7 @@ def registries():
 
 
 def _bench(tmp_path: Path, *extra: str) -> list[str]:
-    return [
-        "bench",
-        "--out",
-        str(tmp_path / "out"),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--no-progress",
-        "--suite",
-        "quick",
-        *extra,
-    ]
+    return bench_argv(tmp_path, "--suite", "quick", *extra)
 
 
 def _one_line_error(capsys, expected: str) -> str:

@@ -118,3 +118,9 @@ def pooled_classifier() -> torch.nn.Module:
         torch.nn.Flatten(),
         torch.nn.Linear(128, 1000),
     ).eval()
+
+
+def bench_argv(tmp_path: Path, *extra: str) -> list[str]:
+    """`sysnoise bench` arguments that keep outputs and cache under `tmp_path`, quietly."""
+    out, cache = str(tmp_path / "out"), str(tmp_path / "cache")
+    return ["bench", "--out", out, "--cache-dir", cache, "--no-progress", *extra]
