@@ -1,0 +1,1 @@
+"""Object detection: boxes and their COCO scores, annotation files, detectors and their resize."""

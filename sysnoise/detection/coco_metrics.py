@@ -1,0 +1,215 @@
+"""COCO box metrics through pycocotools: mAP, AP50, AP75, their paired deltas and intervals.
+
+`CocoEvaluation` runs pycocotools' per-image matching once (`COCOeval.evaluate`) and scores any
+multiset of its images by accumulating only those (`COCOeval.accumulate`), so a bootstrap
+resample of images costs one accumulation, not a new matching. Without annotations, the reference
+pipeline's own detections above a score threshold are the ground truth ("agreement"): the dense
+analogue of the flip rate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sysnoise.detection.boxes import Detections, GroundTruth
+
+METRICS = ("map", "ap50", "ap75")  # higher is better; a delta is reference minus noisy
+AGREEMENT_THRESHOLD = 0.5  # reference detections at or above this score are the agreement truth
+_ALL_AREAS, _MAX_DETS_100 = 0, 2  # COCOeval's default areaRng and maxDets positions
+
+
+@dataclass(frozen=True)
+class CocoScores:
+    """COCO box AP averaged over IoU 0.50:0.95 (`map`), at IoU 0.50 and 0.75; None where no
+    category has a ground-truth object."""
+
+    map: float | None
+    ap50: float | None
+    ap75: float | None
+
+    def get(self, metric: str) -> float | None:
+        """The score called `metric` (one of `METRICS`)."""
+        if metric not in METRICS:
+            raise ValueError(f"unknown detection metric {metric!r}; valid: {', '.join(METRICS)}")
+        return getattr(self, metric)
+
+
+class CocoEvaluation:
+    """Detections matched to ground truth image by image, scored on any resample of the images.
+
+    `truth[i]` and `detections[i]` belong to the same image; `categories` are the category ids
+    that count (default: every label in the ground truth or the detections).
+    """
+
+    def __init__(
+        self,
+        truth: Sequence[GroundTruth],
+        detections: Sequence[Detections],
+        categories: Sequence[int] | None = None,
+    ) -> None:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+
+        if len(truth) != len(detections):
+            raise ValueError(f"{len(truth)} ground truths for {len(detections)} detection lists")
+        if categories is None:
+            labels = [t.labels for t in truth] + [d.labels for d in detections]
+            categories = sorted({int(c) for c in np.concatenate([np.zeros(0, int), *labels])})
+        self.images = len(truth)
+        gt, dt = COCO(), COCO()
+        gt.dataset = _truth_dataset(truth, categories)
+        dt.dataset = {**_detections_dataset(detections), "categories": gt.dataset["categories"]}
+        dt.dataset["images"] = gt.dataset["images"]
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+            gt.createIndex()
+            dt.createIndex()
+            self._eval = COCOeval(gt, dt, iouType="bbox")
+            self._eval.evaluate()
+        params = self._eval._paramsEval
+        self._per_image = np.empty(len(self._eval.evalImgs), dtype=object)
+        self._per_image[:] = self._eval.evalImgs
+        self._per_image = self._per_image.reshape(len(params.catIds), len(params.areaRng), -1)
+
+    def scores(self, sample: Sequence[int] | np.ndarray | None = None) -> CocoScores:
+        """Scores over the images at positions `sample` (repeats count again; default all)."""
+        sample = np.arange(self.images) if sample is None else np.asarray(sample, dtype=np.int64)
+        resampled = copy.copy(self._eval)
+        params = copy.deepcopy(self._eval._paramsEval)
+        params.imgIds = list(range(len(sample)))
+        resampled._paramsEval = params
+        resampled.params = params
+        resampled.evalImgs = list(self._per_image[:, :, sample].ravel())
+        with contextlib.redirect_stdout(io.StringIO()):
+            resampled.accumulate()
+        precision = resampled.eval["precision"][:, :, :, _ALL_AREAS, _MAX_DETS_100]
+        return CocoScores(
+            map=_mean_known(precision),
+            ap50=_mean_known(precision[0]),
+            ap75=_mean_known(precision[5]),
+        )
+
+
+def coco_scores(
+    truth: Sequence[GroundTruth],
+    detections: Sequence[Detections],
+    categories: Sequence[int] | None = None,
+) -> CocoScores:
+    """COCO mAP, AP50 and AP75 of `detections` against `truth` (one entry per image)."""
+    return CocoEvaluation(truth, detections, categories).scores()
+
+
+def agreement_truth(
+    reference: Sequence[Detections], threshold: float = AGREEMENT_THRESHOLD
+) -> list[GroundTruth]:
+    """The reference pipeline's detections at or above `threshold`, as ground truth."""
+    return [GroundTruth.from_detections(d.above(threshold)) for d in reference]
+
+
+@dataclass(frozen=True)
+class DeltaInterval:
+    """Reference minus noisy score with a paired per-image bootstrap interval."""
+
+    metric: str
+    delta: float | None
+    low: float | None
+    high: float | None
+    resamples: int
+
+
+def paired_delta(
+    reference: CocoEvaluation,
+    noisy: CocoEvaluation,
+    metric: str = "map",
+    resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> DeltaInterval:
+    """Delta of `metric` (reference minus noisy) and its percentile bootstrap interval, resampling
+    images with replacement and scoring both evaluations on the same resample (scipy)."""
+    from scipy.stats import bootstrap
+
+    if reference.images != noisy.images:
+        raise ValueError(
+            f"paired delta needs the same images: {reference.images} vs {noisy.images}"
+        )
+
+    def delta(sample: np.ndarray) -> float:
+        ref, new = reference.scores(sample).get(metric), noisy.scores(sample).get(metric)
+        return np.nan if ref is None or new is None else ref - new
+
+    observed = delta(np.arange(reference.images))
+    if np.isnan(observed) or reference.images < 2:
+        return DeltaInterval(metric, _known(observed), None, None, 0)
+    result = bootstrap(
+        (np.arange(reference.images),),
+        delta,
+        vectorized=False,
+        n_resamples=resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    interval = result.confidence_interval
+    return DeltaInterval(metric, observed, _known(interval.low), _known(interval.high), resamples)
+
+
+def _truth_dataset(truth: Sequence[GroundTruth], categories: Sequence[int]) -> dict:
+    annotations = []
+    for image, objects in enumerate(truth):
+        for box, label, area, crowd in zip(
+            objects.boxes, objects.labels, objects.areas, objects.crowd, strict=True
+        ):
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,  # COCOeval takes id 0 for "unmatched"
+                    "image_id": image,
+                    "category_id": int(label),
+                    "bbox": _xywh(box),
+                    "area": float(area),
+                    "iscrowd": int(crowd),
+                }
+            )
+    return {
+        "images": [{"id": i} for i in range(len(truth))],
+        "categories": [{"id": int(c)} for c in categories],
+        "annotations": annotations,
+    }
+
+
+def _detections_dataset(detections: Sequence[Detections]) -> dict:
+    annotations = []
+    for image, found in enumerate(detections):
+        for box, score, label in zip(found.boxes, found.scores, found.labels, strict=True):
+            xywh = _xywh(box)
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image,
+                    "category_id": int(label),
+                    "bbox": xywh,
+                    "area": xywh[2] * xywh[3],
+                    "score": float(score),
+                    "iscrowd": 0,
+                }
+            )
+    return {"annotations": annotations}
+
+
+def _xywh(box: np.ndarray) -> list[float]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return [x1, y1, x2 - x1, y2 - y1]
+
+
+def _mean_known(precision: np.ndarray) -> float | None:
+    known = precision[precision > -1]
+    return float(known.mean()) if known.size else None
+
+
+def _known(value: float) -> float | None:
+    return None if value is None or np.isnan(value) else float(value)
