@@ -1,0 +1,206 @@
+"""Post-processing noises of detectors: the same network outputs turned into boxes another way.
+
+- `nms=<implementation>`: every NMS the detector runs (region proposals, final boxes; MTCNN's
+  pyramid and refinement stages) uses another kernel of `sysnoise.noises.nms`.
+- `nms_order="topk-first"`: the final NMS sees only the `detections_per_img` best-scoring boxes
+  (score threshold, top-k, then NMS, as NMS plugins with a pre-NMS top-k do) instead of NMS
+  first and top-k after (torchvision's order).
+- `box_offset="flipped"`: box decoding switches between the modern convention (width x2 - x1)
+  and the legacy one (width x2 - x1 + 1, and x2 = centre + width / 2 - 1, as Detectron and
+  Caffe-era code decode): torchvision models decode the legacy way, MTCNN (legacy) the modern way.
+
+A setting that changes nothing in a detector is *not applicable* to it, with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+from sysnoise.errors import SysnoiseError
+from sysnoise.noises.nms import NMS_IMPLEMENTATIONS
+
+NMS_ORDERS = ("model", "topk-first")
+BOX_OFFSETS = ("model", "flipped")
+REFERENCE_NMS = {"torchvision": "torchvision-batched", "mtcnn": "torchvision-batched"}
+
+
+def check_postprocess_fields(nms: str, nms_order: str, box_offset: str) -> None:
+    """Fail with the valid values when a pipeline names an unknown post-processing setting."""
+    if nms != "model" and nms not in NMS_IMPLEMENTATIONS:
+        valid = ", ".join(["model", *NMS_IMPLEMENTATIONS.names()])
+        raise SysnoiseError(f"unknown NMS implementation {nms!r}; valid: {valid}")
+    if nms_order not in NMS_ORDERS:
+        raise SysnoiseError(f"unknown NMS order {nms_order!r}; valid: {', '.join(NMS_ORDERS)}")
+    if box_offset not in BOX_OFFSETS:
+        raise SysnoiseError(f"unknown box offset {box_offset!r}; valid: {', '.join(BOX_OFFSETS)}")
+
+
+def patch_postprocess(detector: Any, nms: str, nms_order: str, box_offset: str) -> Any:
+    """A shallow copy of `detector` (weights shared) that post-processes with these settings."""
+    check_postprocess_fields(nms, nms_order, box_offset)
+    reason = postprocess_not_applicable(detector, nms, nms_order, box_offset)
+    if reason is not None:
+        raise SysnoiseError(f"post-processing noise not applicable: {reason}")
+    patched = copy.copy(detector)
+    patched.postprocess = (nms, nms_order, box_offset)
+    return patched
+
+
+def postprocess_not_applicable(
+    detector: Any, nms: str, nms_order: str, box_offset: str
+) -> str | None:
+    """Why these post-processing settings change nothing in `detector` (or cannot apply)."""
+    family = getattr(detector, "family", None)
+    if family not in REFERENCE_NMS:
+        return f"{type(detector).__name__} is not a detector sysnoise can post-process"
+    name = type(getattr(detector, "model", detector)).__name__
+    reasons = []
+    if nms != "model" and nms == REFERENCE_NMS[family]:
+        reasons.append(f"{name} already runs {nms}")
+    if nms_order != "model" and family == "mtcnn":
+        reasons.append("MTCNN keeps every face past its thresholds: no top-k")
+    if box_offset != "model" and family == "torchvision" and not _box_coders(detector.model):
+        reasons.append(f"{name} decodes boxes as distances from anchor centres: no width offset")
+    return "; ".join(reasons) or None
+
+
+@contextlib.contextmanager
+def mtcnn_postprocessing(
+    detect_face: Any, nms: str, nms_order: str, box_offset: str
+) -> Iterator[None]:
+    """Within the block, facenet-pytorch's `detect_face` module post-processes with these
+    settings (its final "Min"-overlap NMS is MTCNN's own and stays)."""
+    del nms_order  # not applicable: MTCNN has no top-k
+    with contextlib.ExitStack() as stack:
+        if nms != "model":
+            kernel = NMS_IMPLEMENTATIONS.get(nms).kernel
+            stack.enter_context(_swapped(detect_face, "batched_nms", kernel))
+        if box_offset == "flipped":
+            stack.enter_context(_swapped(detect_face, "bbreg", _modern_bbreg))
+        yield
+
+
+def _modern_bbreg(boxes: Any, reg: Any) -> Any:
+    """MTCNN's refinement (`bbreg`) with widths x2 - x1 instead of its x2 - x1 + 1."""
+    import torch
+
+    if reg.shape[1] == 1:
+        reg = torch.reshape(reg, (reg.shape[2], reg.shape[3]))
+    widths = boxes[:, 2] - boxes[:, 0]
+    heights = boxes[:, 3] - boxes[:, 1]
+    scale = torch.stack([widths, heights, widths, heights], dim=1)
+    boxes[:, :4] = boxes[:, :4] + reg[:, :4] * scale
+    return boxes
+
+
+# ---- torchvision detection models
+
+
+@contextlib.contextmanager
+def torchvision_postprocessing(
+    model: Any, nms: str, nms_order: str, box_offset: str
+) -> Iterator[None]:
+    """Within the block, `model` (a torchvision detector) post-processes with these settings."""
+    from torchvision.ops import boxes as box_ops
+
+    with contextlib.ExitStack() as stack:
+        if nms != "model":
+            kernel = NMS_IMPLEMENTATIONS.get(nms).kernel
+            stack.enter_context(_swapped(box_ops, "batched_nms", kernel))
+        if nms_order == "topk-first":
+            head = model.roi_heads if hasattr(model, "roi_heads") else model
+            stack.enter_context(_topk_first(head, box_ops))
+        if box_offset == "flipped":
+            for owner, attribute in _box_coders(model):
+                legacy = _legacy_box_coder(getattr(owner, attribute))
+                stack.enter_context(_swapped(owner, attribute, legacy))
+        yield
+
+
+@contextlib.contextmanager
+def _swapped(owner: Any, attribute: str, value: Any) -> Iterator[None]:
+    """Within the block, `owner.attribute` is `value` (a module function, an object's attribute or
+    an instance's method)."""
+    had = attribute in vars(owner)
+    original = getattr(owner, attribute)
+    setattr(owner, attribute, value)
+    try:
+        yield
+    finally:
+        if had:
+            setattr(owner, attribute, original)
+        else:  # a method shadowed by an instance attribute
+            delattr(owner, attribute)
+
+
+@contextlib.contextmanager
+def _topk_first(head: Any, box_ops: Any) -> Iterator[None]:
+    """The head's final NMS runs on its `detections_per_img` best-scoring boxes only."""
+    original_postprocess = head.postprocess_detections
+    limit = head.detections_per_img
+
+    def postprocess_detections(*args: Any, **kwargs: Any) -> Any:
+        nms = box_ops.batched_nms
+
+        def topk_then_nms(boxes: Any, scores: Any, idxs: Any, iou_threshold: float) -> Any:
+            top = scores.argsort(descending=True, stable=True)[:limit]
+            return top[nms(boxes[top], scores[top], idxs[top], iou_threshold)]
+
+        with _swapped(box_ops, "batched_nms", topk_then_nms):
+            return original_postprocess(*args, **kwargs)
+
+    with _swapped(head, "postprocess_detections", postprocess_detections):
+        yield
+
+
+def _box_coders(model: Any) -> list[tuple[Any, str]]:
+    """(owner, attribute) of each BoxCoder (width/height decoding) in a torchvision detector."""
+    from torchvision.models.detection._utils import BoxCoder
+
+    owners = [model, getattr(model, "rpn", None), getattr(model, "roi_heads", None)]
+    return [
+        (owner, "box_coder")
+        for owner in owners
+        if owner is not None and isinstance(getattr(owner, "box_coder", None), BoxCoder)
+    ]
+
+
+def _legacy_box_coder(coder: Any) -> Any:
+    """A BoxCoder with `coder`'s weights that decodes with the legacy +1 width convention."""
+    from torchvision.models.detection._utils import BoxCoder
+
+    class LegacyBoxCoder(BoxCoder):
+        def decode_single(self, rel_codes: Any, boxes: Any) -> Any:
+            return decode_legacy(rel_codes, boxes, self.weights, self.bbox_xform_clip)
+
+    return LegacyBoxCoder(coder.weights, coder.bbox_xform_clip)
+
+
+def decode_legacy(rel_codes: Any, boxes: Any, weights: Any, clip: float) -> Any:
+    """Box deltas applied to reference boxes with widths x2 - x1 + 1 and x2 = centre + w/2 - 1
+    (Detectron's and maskrcnn-benchmark's `TO_REMOVE = 1`)."""
+    import torch
+
+    boxes = boxes.to(rel_codes.dtype)
+    widths = boxes[:, 2] - boxes[:, 0] + 1
+    heights = boxes[:, 3] - boxes[:, 1] + 1
+    ctr_x = boxes[:, 0] + 0.5 * widths
+    ctr_y = boxes[:, 1] + 0.5 * heights
+    wx, wy, ww, wh = weights
+    dx, dy = rel_codes[:, 0::4] / wx, rel_codes[:, 1::4] / wy
+    dw = torch.clamp(rel_codes[:, 2::4] / ww, max=clip)
+    dh = torch.clamp(rel_codes[:, 3::4] / wh, max=clip)
+    pred_ctr_x = dx * widths[:, None] + ctr_x[:, None]
+    pred_ctr_y = dy * heights[:, None] + ctr_y[:, None]
+    pred_w = torch.exp(dw) * widths[:, None]
+    pred_h = torch.exp(dh) * heights[:, None]
+    corners = (
+        pred_ctr_x - 0.5 * pred_w,
+        pred_ctr_y - 0.5 * pred_h,
+        pred_ctr_x + 0.5 * pred_w - 1,
+        pred_ctr_y + 0.5 * pred_h - 1,
+    )
+    return torch.stack(corners, dim=2).flatten(1)
