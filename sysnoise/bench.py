@@ -22,16 +22,10 @@ from sysnoise.noises.noise_names import resolve_suite
 from sysnoise.noises.suites import Noise, Suite
 from sysnoise.pipeline import Pipeline
 from sysnoise.preprocess import pixel_side_unavailable
-from sysnoise.results import (
-    RunInputs,
-    SkippedNoise,
-    build_result,
-    predictions_frame,
-    result_stem,
-    write_result,
-)
+from sysnoise.results import RunInputs, SkippedNoise, result_stem, write_result
 from sysnoise.sources.base import LoadedModel, ModelSource
 from sysnoise.store import PredictionStore
+from sysnoise.tasks import task_for
 from sysnoise.variants import ModelVariants
 from sysnoise.weights import load_model
 from sysnoise.zoo import ModelSpec, open_model
@@ -135,6 +129,7 @@ def evaluate_model(
     """
     shard = current_shard()
     reference = spec.reference
+    task = task_for(spec.task)
     dataset, noises = images.dataset, images.noises
     calibration = None
     if any(pipeline.precision == "int8" for _, pipeline in noises):
@@ -162,9 +157,11 @@ def evaluate_model(
         calibration=None if calibration is None else calibration.batch,
         calibration_method=config.calibration_method,
     )
-    example = np.zeros((1, 3, reference.crop_size, reference.crop_size), dtype=np.float32)
+    example = np.zeros(task.example_shape(reference), dtype=np.float32)
     variants = ModelVariants(model, example, context, limits)
-    store = PredictionStore(shard.store_path(config.cache_dir / "predictions.sqlite"), fingerprint)
+    store = PredictionStore(
+        shard.store_path(config.cache_dir / "predictions.sqlite"), fingerprint, kind=task.store_kind
+    )
     options = EngineOptions(config.batch_size, config.workers, config.progress and shard.writes)
     try:
         not_prepared = variants.prepare([reference])
@@ -175,10 +172,12 @@ def evaluate_model(
             raise SysnoiseError(f"the reference cannot run: {not_prepared[reference.key].reason}")
         evaluated, skipped = _triage(noises, reference, variants, images.pixels_unavailable)
         pipelines = list(dict.fromkeys([reference, *(p for _, p in evaluated)]))
-        evaluation = evaluate(
-            images.source(shard.select(dataset)), pipelines, variants, store, options
+        selected = shard.select(dataset)
+        source = (
+            FileSource(selected, task) if images.source is FileSource else images.source(selected)
         )
-        model_sides = {p.key: variants.variant(p) for p in pipelines}
+        evaluation = evaluate(source, pipelines, variants, store, options, task)
+        model_sides = {p.key: variants.model_side(p) for p in pipelines}
         backends = {v.label: variants.describe(v) for v in dict.fromkeys(model_sides.values())}
     finally:
         variants.close()
@@ -200,11 +199,13 @@ def evaluate_model(
         calibration=None if calibration is None else calibration.describe(),
         model_sides={key: variant.label for key, variant in model_sides.items()},
     )
-    document = build_result(run, evaluation)
+    document = task.document(run, evaluation)
     if images.extra is not None:
         document.update(images.extra(document))
     stem = result_stem(run, document["created"])
-    json_path = write_result(document, predictions_frame(run, evaluation), config.out_dir, stem)
+    json_path = write_result(
+        document, task.predictions_frame(run, evaluation), config.out_dir, stem
+    )
     return BenchOutcome(document, json_path, evaluation)
 
 
@@ -265,5 +266,5 @@ def _triage(
 
 def _effective(pipeline: Pipeline, variants: ModelVariants) -> Pipeline:
     """`pipeline` without the model patches that change nothing in this model."""
-    variant = variants.variant(pipeline)
+    variant = variants.model_side(pipeline)
     return pipeline.with_changes(ceil_mode=variant.ceil_mode, upsample=variant.upsample)

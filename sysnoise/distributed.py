@@ -123,7 +123,7 @@ def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
 
 def _join(name: str, pieces: list[Any]) -> Any:
     """Consecutive slices' values of one field joined: lists and arrays concatenated, maps by
-    image united, counts summed."""
+    image united, counts summed, names that every rank shares kept."""
     first = pieces[0]
     if isinstance(first, list):
         return [item for piece in pieces for item in piece]
@@ -133,4 +133,6 @@ def _join(name: str, pieces: list[Any]) -> Any:
         return {key: value for piece in pieces for key, value in piece.items()}
     if isinstance(first, int):
         return sum(pieces)
+    if isinstance(first, str) and all(piece == first for piece in pieces):
+        return first  # the same on every rank (the task)
     raise TypeError(f"Evaluation.{name}: cannot join {type(first).__name__} across ranks")

@@ -4,9 +4,12 @@ The model inputs come from an image source: files decoded on the fly (`FileSourc
 read once, decoded once per decoder and resized once per distinct resize by `ImagePreparer`), or
 crops stored earlier (`sysnoise.imagenet_s.source.StoredSource`). A DataLoader worker asks the
 source for the inputs of the pipelines whose predictions are not cached yet. The main process runs
-each model variant (backend, precision, patches: see `sysnoise.variants`) once per distinct model
+each model side (backend, precision, patches: see `sysnoise.variants`) once per distinct model
 input (identical inputs, e.g. from two decoders that agree, share one forward pass by content hash)
 and writes each prediction to the store, so an interrupted run resumes where it stopped.
+
+What differs between tasks (classification, segmentation, ...) is the task's (`sysnoise.tasks`):
+the input geometry, which inputs share a batch, what the outputs become and how they are stored.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import hashlib
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,30 +36,32 @@ from sysnoise.preprocess import (
     input_difference,
     normalisation_table,
 )
-from sysnoise.store import TOP_K, Prediction, PredictionStore
+from sysnoise.store import DensePrediction, Prediction, PredictionStore
+from sysnoise.tasks import Task, task_for
+from sysnoise.tasks.classification import ClassificationTask
 
 
 class ModelRunner(Protocol):
-    """What the engine needs of a model: which variant a pipeline runs on, and running it."""
+    """What the engine needs of a model: which model side a pipeline runs on, and running it."""
 
-    def variant(self, pipeline: Pipeline) -> Hashable:
-        """The model variant `pipeline` runs on; pipelines with equal variants share forwards."""
+    def model_side(self, pipeline: Pipeline) -> Hashable:
+        """The model side `pipeline` runs on; pipelines with equal model sides share forwards."""
 
     def store_key(self, pipeline: Pipeline) -> str:
         """The prediction-store key of `pipeline`'s predictions."""
 
-    def infer(self, variant: Hashable, batch: np.ndarray) -> np.ndarray:
-        """Logits of `variant` on a normalised batch."""
+    def infer(self, model_side: Hashable, batch: np.ndarray) -> np.ndarray:
+        """Outputs (logits) of `model_side` on a normalised batch."""
 
     def predict(
         self,
-        variant: Hashable,
+        model_side: Hashable,
         crops: np.ndarray,
         table: np.ndarray,
         k: int,
         check: Callable[[np.ndarray], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k classes and scores of `variant` on uint8 crops (see `Backend.predict`)."""
+        """Top-k classes and scores of `model_side` on uint8 crops (see `Backend.predict`)."""
 
 
 class SingleBackend:
@@ -65,7 +70,7 @@ class SingleBackend:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
-    def variant(self, pipeline: Pipeline) -> Hashable:
+    def model_side(self, pipeline: Pipeline) -> Hashable:
         if pipeline.model_fields != Pipeline().model_fields:
             raise ValueError(
                 f"pipeline {pipeline.key} changes the model side {pipeline.model_fields}; "
@@ -76,12 +81,12 @@ class SingleBackend:
     def store_key(self, pipeline: Pipeline) -> str:
         return pipeline.key
 
-    def infer(self, variant: Hashable, batch: np.ndarray) -> np.ndarray:
+    def infer(self, model_side: Hashable, batch: np.ndarray) -> np.ndarray:
         return self.backend.infer(batch)
 
     def predict(
         self,
-        variant: Hashable,
+        model_side: Hashable,
         crops: np.ndarray,
         table: np.ndarray,
         k: int,
@@ -106,24 +111,38 @@ class Evaluation:
     image_ids: list[str]
     labels: np.ndarray
     image_hashes: list[str | None]
-    top5: dict[str, np.ndarray] = field(default_factory=dict)  # pipeline key -> (N, 5), -1 = none
+    # pipeline key -> the task's table (classification: (N, 5) top-5, -1 = none)
+    predictions: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> image id -> message
     max_abs_diff: dict[str, np.ndarray] = field(default_factory=dict)  # -1 = unknown
     mse: dict[str, np.ndarray] = field(default_factory=dict)  # NaN = unknown
     forwards: int = 0  # model inputs run through the backend in this run
     cached: int = 0  # predictions taken from the store
+    task: str = "classification"  # a `sysnoise.tasks.TASKS` name
+
+    @property
+    def top5(self) -> dict[str, np.ndarray]:
+        """Classification's tables: pipeline key -> (N, 5) top-5, -1 = none."""
+        return self.predictions
 
     def failed(self, key: str) -> np.ndarray:
         """Images without a prediction under pipeline `key`."""
-        return self.top5[key][:, 0] < 0
+        return task_for(self.task).failed(self.predictions[key])
 
-    def record(self, index: int, key: str, prediction: Prediction) -> None:
-        """Put image `index`'s outcome under pipeline `key`: its top-5 and input difference, or
-        its error."""
+    def record(
+        self,
+        index: int,
+        key: str,
+        prediction: Prediction | DensePrediction,
+        task: Task | None = None,
+    ) -> None:
+        """Put image `index`'s outcome under pipeline `key`: its prediction and input
+        difference, or its error. `task` (default: the registered one named `self.task`) fills
+        the prediction table."""
         if prediction.error is not None:
             self.errors[key][self.image_ids[index]] = prediction.error
             return
-        self.top5[key][index] = prediction.top5
+        (task or task_for(self.task)).record(self.predictions[key], index, prediction)
         if prediction.max_abs_diff is not None:
             self.max_abs_diff[key][index] = prediction.max_abs_diff
         if prediction.mse is not None:
@@ -181,11 +200,13 @@ class ImageSource(Protocol):
 
 
 class FileSource:
-    """Image files decoded on the fly, each read once and decoded once per decoder."""
+    """Image files decoded on the fly, each read once and decoded once per decoder; `task`
+    shapes the model inputs (default: classification's crop)."""
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, dataset: Dataset, task: Task | None = None) -> None:
         self.dataset = dataset
         self.records = dataset.records
+        self.task = task if task is not None else ClassificationTask()
 
     def store_key(self, pipeline: Pipeline, key: str) -> str:
         return key
@@ -208,7 +229,7 @@ class FileSource:
         missing = {k: p for k, p in pipelines.items() if k not in cached}
         if not missing:
             return work
-        preparer = ImagePreparer(data)
+        preparer = ImagePreparer(data, self.task.model_input)
         try:
             reference_input = preparer.model_input(next(iter(pipelines.values())))
         except PreprocessError:
@@ -233,11 +254,13 @@ class _PrepareImages:
         pipelines: dict[str, Pipeline],
         store_path: Path,
         model_fingerprint: str,
+        store_kind: str = "top5",
     ) -> None:
         self.source = source
         self.pipelines = pipelines  # store key -> pipeline, the reference first
         self.store_path = store_path
         self.model_fingerprint = model_fingerprint
+        self.store_kind = store_kind
         self._store: PredictionStore | None = None
 
     def __len__(self) -> int:
@@ -245,7 +268,9 @@ class _PrepareImages:
 
     def __getitem__(self, index: int) -> Work:
         if self._store is None:  # opened here: each worker process needs its own connection
-            self._store = PredictionStore(self.store_path, self.model_fingerprint)
+            self._store = PredictionStore(
+                self.store_path, self.model_fingerprint, kind=self.store_kind
+            )
         return self.source.prepare(index, self.pipelines, self._store)
 
 
@@ -263,21 +288,27 @@ def _worker_init(_: int) -> None:
 
 
 class Forwarder:
-    """Queues distinct (variant, model input) pairs, runs them in batches per model variant.
+    """Queues distinct (model side, model input) pairs, runs them in batches per model side.
 
-    The one place where model inputs are batched, normalised and reduced to top-5. The uint8 crops
-    go to the runner, which normalises them where its model runs (on a GPU: on the device)."""
+    The one place where model inputs are batched and run. The uint8 crops go to the task, which
+    has the runner normalise them where its model runs (on a GPU: on the device) and reduces the
+    outputs per image (classification: top-5). Only inputs of one batch group (the task's; by
+    default equal shapes) share a batch."""
 
-    def __init__(self, runner: ModelRunner, reference: Pipeline, batch_size: int) -> None:
+    def __init__(
+        self, runner: ModelRunner, reference: Pipeline, batch_size: int, task: Task | None = None
+    ) -> None:
         self.runner = runner
         self.reference = reference
         self.batch_size = batch_size
+        self.task = task if task is not None else ClassificationTask()
         self.table = normalisation_table(reference.mean, reference.std)
-        self.pending: dict[Hashable, dict[str, np.ndarray]] = {}
+        self.pending: dict[tuple[Hashable, Hashable], dict[str, np.ndarray]] = {}
         self.forwards = 0
 
-    def add(self, variant: Hashable, input_hash: str, crop: np.ndarray) -> None:
-        self.pending.setdefault(variant, {}).setdefault(input_hash, crop)
+    def add(self, model_side: Hashable, input_hash: str, crop: np.ndarray) -> None:
+        group = (model_side, self.task.batch_group(crop))
+        self.pending.setdefault(group, {}).setdefault(input_hash, crop)
 
     def largest(self) -> int:
         return max((len(p) for p in self.pending.values()), default=0)
@@ -285,31 +316,32 @@ class Forwarder:
     def queued(self) -> int:
         return sum(len(p) for p in self.pending.values())
 
-    def run(self, final: bool) -> Iterator[dict[tuple[Hashable, str], tuple]]:
-        """Forward full batches (all if `final`); yields top-5 by (variant, input hash)."""
-        for variant, pending in self.pending.items():
+    def run(self, final: bool) -> Iterator[dict[tuple[Hashable, str], Any]]:
+        """Forward full batches (all if `final`); yields outputs by (model side, input hash)."""
+        for (model_side, _), pending in self.pending.items():
             hashes = list(pending)
             if not final:
                 hashes = hashes[: len(hashes) - len(hashes) % self.batch_size]
             for start in range(0, len(hashes), self.batch_size):
                 chunk = hashes[start : start + self.batch_size]
                 crops = np.stack([pending[h] for h in chunk])
-                check = functools.partial(_check_logits, variant=variant)
-                top, scores = self.runner.predict(variant, crops, self.table, TOP_K, check)
+                check = functools.partial(_check_logits, model_side=model_side)
+                outputs = self.task.forward(self.runner, model_side, crops, self.table, check)
                 self.forwards += len(chunk)
                 for input_hash in chunk:
                     del pending[input_hash]
-                yield {
-                    (variant, h): (top[row].astype(np.int64), scores[row])
-                    for row, h in enumerate(chunk)
-                }
+                yield {(model_side, h): outputs[row] for row, h in enumerate(chunk)}
 
 
-def _check_logits(logits: np.ndarray, variant: Hashable) -> None:
+def _check_logits(logits: np.ndarray, model_side: Hashable) -> None:
     """Stop on outputs that would score as class 0 without meaning it: NaN or infinite logits
-    (broken weights, an overflow) or a batch whose every row is one constant."""
+    (broken weights, an overflow) or a batch whose every row is one constant. Dense outputs
+    (N, C, H, W) are checked per image over every class and pixel."""
+    if logits.ndim > 2:
+        logits = logits.reshape(len(logits), -1)
     finite = np.isfinite(logits).all(axis=1)
-    where = "" if variant is None else f" under model variant {getattr(variant, 'label', variant)}"
+    label = getattr(model_side, "label", model_side)
+    where = "" if model_side is None else f" under model side {label}"
     if not finite.all():
         raise SysnoiseError(
             f"the model gave non-finite logits (NaN or inf) for {int((~finite).sum())} of "
@@ -329,23 +361,28 @@ def evaluate(
     runner: Backend | ModelRunner,
     store: PredictionStore,
     options: EngineOptions,
+    task: Task | None = None,
 ) -> Evaluation:
     """Predictions of every pipeline on every image; `pipelines[0]` is the reference.
 
     `source` is a Dataset (its files decoded on the fly) or another `ImageSource`. `runner` is a
     prepared backend (every pipeline then keeps the default model side) or a `ModelRunner` such
-    as `sysnoise.variants.ModelVariants`. Results are keyed by `pipeline.key`.
+    as `sysnoise.variants.ModelVariants`. `task` (default classification) shapes inputs and
+    predictions; `store` must hold its kind of rows. Results are keyed by `pipeline.key`.
     """
     import torch.utils.data
     from tqdm import tqdm
 
+    task = task if task is not None else ClassificationTask()
+    if store.kind != task.store_kind:
+        raise ValueError(f"a {task.name} evaluation needs a {task.store_kind!r} store")
     if isinstance(runner, Backend):
         runner = SingleBackend(runner)
     if isinstance(source, Dataset):
-        source = FileSource(source)
+        source = FileSource(source, task)
     reference = pipelines[0]
     store_keys = {source.store_key(p, runner.store_key(p)): p for p in pipelines}
-    variants = {p.key: runner.variant(p) for p in pipelines}
+    model_sides = {p.key: runner.model_side(p) for p in pipelines}
     pipeline_key = {k: p.key for k, p in store_keys.items()}
     if any((p.mean, p.std) != (reference.mean, reference.std) for p in pipelines):
         raise ValueError("all pipelines of one evaluation must share the reference normalisation")
@@ -355,35 +392,36 @@ def evaluate(
         image_ids=[r.image_id for r in records],
         labels=np.array([r.label for r in records], dtype=np.int64),
         image_hashes=[None] * n,
+        task=task.name,
     )
     for p in pipelines:
-        result.top5[p.key] = np.full((n, TOP_K), -1, dtype=np.int64)
+        result.predictions[p.key] = task.allocate(n)
         result.errors[p.key] = {}
         result.max_abs_diff[p.key] = np.full(n, -1, dtype=np.int64)
         result.mse[p.key] = np.full(n, np.nan)
     needs_spawn = options.workers and source.needs_spawn(pipelines)
     loader = torch.utils.data.DataLoader(
-        _PrepareImages(source, store_keys, store.path, store.model),
+        _PrepareImages(source, store_keys, store.path, store.model, store.kind),
         batch_size=None,
         num_workers=options.workers,
         collate_fn=_identity,
         worker_init_fn=_worker_init if options.workers else None,
         multiprocessing_context="spawn" if needs_spawn else None,
     )
-    forwarder = Forwarder(runner, reference, options.batch_size)
+    forwarder = Forwarder(runner, reference, options.batch_size, task)
     waiting: list[tuple[int, str, str, int | None, float | None]] = []
 
     def flush(final: bool) -> None:
         for outputs in forwarder.run(final):  # store each batch at once: an interruption loses one
             unresolved = []
             for index, key, input_hash, max_abs, mse in waiting:
-                output = outputs.get((variants[pipeline_key[key]], input_hash))
+                output = outputs.get((model_sides[pipeline_key[key]], input_hash))
                 if output is None:
                     unresolved.append((index, key, input_hash, max_abs, mse))
                     continue
-                prediction = Prediction(output[0], output[1], input_hash, max_abs, mse)
+                prediction = task.prediction(output, input_hash, max_abs, mse)
                 store.put(result.image_hashes[index], key, prediction)
-                result.record(index, pipeline_key[key], prediction)
+                result.record(index, pipeline_key[key], prediction, task)
             waiting[:] = unresolved
             store.commit()
 
@@ -392,16 +430,14 @@ def evaluate(
         for work in loader:
             result.image_hashes[work.index] = work.image_hash
             for key, prediction in work.cached.items():
-                result.record(work.index, pipeline_key[key], prediction)
+                result.record(work.index, pipeline_key[key], prediction, task)
                 result.cached += 1
             for key, message in work.errors.items():
                 if work.image_hash is not None:
-                    store.put(
-                        work.image_hash, key, Prediction(None, None, None, None, None, message)
-                    )
+                    store.put(work.image_hash, key, task.failure(message))
                 result.errors[pipeline_key[key]][result.image_ids[work.index]] = message
             for key, (input_hash, max_abs, mse) in work.inputs.items():
-                forwarder.add(variants[pipeline_key[key]], input_hash, work.crops[input_hash])
+                forwarder.add(model_sides[pipeline_key[key]], input_hash, work.crops[input_hash])
                 waiting.append((work.index, key, input_hash, max_abs, mse))
             if forwarder.largest() >= options.batch_size:
                 flush(final=False)

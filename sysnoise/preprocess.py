@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -11,13 +12,8 @@ from sysnoise.noises.colour import apply_colour
 from sysnoise.noises.decoders import DECODERS, DecodeError, decode
 from sysnoise.noises.exif import orient
 from sysnoise.noises.resizers import RESIZERS
-from sysnoise.pipeline import (
-    Pipeline,
-    center_crop,
-    center_crop_or_pad,
-    crop_resize_box,
-    resized_size,
-)
+from sysnoise.pipeline import Pipeline
+from sysnoise.tasks.classification import resize_and_crop
 
 
 class PreprocessError(Exception):
@@ -50,21 +46,25 @@ class ImagePreparer:
 
     Decodes once per distinct decoder (and size hint, for DCT-domain decoding), EXIF handling and
     colour path, and resizes once per distinct decoded image and resize: two decoders that agree
-    bit for bit share their resizes.
+    bit for bit share their resizes. `geometry` turns a decoded image into the model input (a
+    task's `model_input`; default: classification's resize and centre crop).
     """
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(
+        self, data: bytes, geometry: Callable[[np.ndarray, Pipeline], np.ndarray] | None = None
+    ) -> None:
         self.data = data
+        self._geometry = geometry if geometry is not None else resize_and_crop
         self._decoded: dict[tuple, tuple[np.ndarray, str] | PreprocessError] = {}
         self._inputs: dict[tuple, np.ndarray] = {}
 
     def model_input(self, pipeline: Pipeline) -> np.ndarray:
-        """The HxWx3 uint8 crop the model sees (before normalisation); PreprocessError if none."""
+        """The HxWx3 uint8 input the model sees (before normalisation); PreprocessError if none."""
         image, image_hash = self._decode(pipeline)
         key = (image_hash, *pipeline.pixel_fields[1:])
         if key not in self._inputs:
             try:
-                self._inputs[key] = np.ascontiguousarray(_resize_and_crop(image, pipeline))
+                self._inputs[key] = np.ascontiguousarray(self._geometry(image, pipeline))
             except Exception as exc:  # one bad image must not stop a run
                 raise PreprocessError(f"{pipeline.resizer}: {type(exc).__name__}: {exc}") from exc
         return self._inputs[key]
@@ -92,24 +92,6 @@ class ImagePreparer:
         if isinstance(result, PreprocessError):
             raise result
         return result
-
-
-def _resize_and_crop(image: np.ndarray, pipeline: Pipeline) -> np.ndarray:
-    resizer = RESIZERS.get(pipeline.resizer)
-    crop = pipeline.crop_size
-    if pipeline.resize_protocol == "crop-resize":
-        top, left, side = crop_resize_box(
-            image.shape[0], image.shape[1], pipeline.resize_size, crop
-        )
-        square = np.ascontiguousarray(image[top : top + side, left : left + side])
-        return resizer.resize(square, crop, crop)
-    height, width = resized_size(
-        image.shape[0], image.shape[1], pipeline.resize_size, pipeline.resize_protocol
-    )
-    resized = resizer.resize(image, height, width)
-    if pipeline.resize_protocol == "border":
-        return center_crop_or_pad(resized, crop, tuple(round(255 * v) for v in pipeline.mean))
-    return center_crop(resized, crop)
 
 
 def pixel_side_unavailable(pipeline: Pipeline) -> str | None:

@@ -3,7 +3,8 @@
 One SQLite file holds, per (model fingerprint, pipeline key, image content hash), the top-5 classes
 and scores, the hash of the model input, its difference from the reference input, or the decode
 error. 5 classes and 5 scores are what every metric needs and keep a 50,000-image x 120-noise run
-under a gigabyte, where full logits would take 24 GB.
+under a gigabyte, where full logits would take 24 GB. Dense tasks (`sysnoise.tasks`) keep one
+compact encoded blob per image instead (a PNG label map, packed box arrays) in their own table.
 """
 
 from __future__ import annotations
@@ -34,6 +35,20 @@ CREATE TABLE IF NOT EXISTS predictions (
     PRIMARY KEY (model, pipeline, image)
 )
 """
+_DENSE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dense_predictions (
+    model TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    image TEXT NOT NULL,
+    output BLOB,
+    input_hash TEXT,
+    max_abs_diff INTEGER,
+    mse REAL,
+    error TEXT,
+    PRIMARY KEY (model, pipeline, image)
+)
+"""
+STORE_KINDS = ("top5", "dense")
 
 
 @dataclass(frozen=True)
@@ -48,12 +63,31 @@ class Prediction:
     error: str | None = None
 
 
-class PredictionStore:
-    """Read and write cached predictions for one model fingerprint."""
+@dataclass(frozen=True)
+class DensePrediction:
+    """A dense task's outcome on one image: its encoded output (see `sysnoise.tasks.dense`) or
+    an error, and the input-side difference."""
 
-    def __init__(self, path: Path, model_fingerprint: str, *, readonly: bool = False) -> None:
+    output: bytes | None
+    input_hash: str | None
+    max_abs_diff: int | None
+    mse: float | None
+    error: str | None = None
+
+
+class PredictionStore:
+    """Read and write cached predictions for one model fingerprint.
+
+    `kind` is the task's `store_kind`: "top5" rows (classes and scores) or "dense" rows."""
+
+    def __init__(
+        self, path: Path, model_fingerprint: str, *, readonly: bool = False, kind: str = "top5"
+    ) -> None:
+        if kind not in STORE_KINDS:
+            raise ValueError(f"unknown prediction kind {kind!r}; valid: {', '.join(STORE_KINDS)}")
         self.path = path
         self.model = model_fingerprint
+        self.kind = kind
         with self._guard():
             if readonly:
                 self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
@@ -61,9 +95,13 @@ class PredictionStore:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(path, timeout=60)
                 self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute(_SCHEMA)
+                self._db.execute(_SCHEMA if kind == "top5" else _DENSE_SCHEMA)
                 self._db.commit()
-            self._db.execute("SELECT COUNT(*) FROM predictions LIMIT 1").fetchone()
+            self._db.execute(f"SELECT COUNT(*) FROM {self._table} LIMIT 1").fetchone()
+
+    @property
+    def _table(self) -> str:
+        return "predictions" if self.kind == "top5" else "dense_predictions"
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -73,9 +111,19 @@ class PredictionStore:
         except sqlite3.DatabaseError as exc:
             raise SysnoiseError(store_error_message(self.path, exc)) from None
 
-    def lookup(self, image: str, pipelines: list[str]) -> dict[str, Prediction]:
+    def lookup(
+        self, image: str, pipelines: list[str]
+    ) -> dict[str, Prediction] | dict[str, DensePrediction]:
         """Cached predictions of `image` under any of `pipelines`, by pipeline key."""
         marks = ",".join("?" * len(pipelines))
+        if self.kind == "dense":
+            with self._guard():
+                rows = self._db.execute(
+                    "SELECT pipeline, output, input_hash, max_abs_diff, mse, error FROM "
+                    f"dense_predictions WHERE model = ? AND image = ? AND pipeline IN ({marks})",
+                    (self.model, image, *pipelines),
+                ).fetchall()
+                return {row[0]: _dense_from_row(row[1:]) for row in rows}
         with self._guard():
             rows = self._db.execute(
                 "SELECT pipeline, top5, scores, input_hash, max_abs_diff, mse, error FROM "
@@ -84,13 +132,28 @@ class PredictionStore:
             ).fetchall()
             return {row[0]: _from_row(row[1:]) for row in rows}
 
-    def put(self, image: str, pipeline: str, prediction: Prediction) -> None:
+    def put(self, image: str, pipeline: str, prediction: Prediction | DensePrediction) -> None:
         """Add or replace one prediction (visible to others after `commit`)."""
         p = prediction
         with self._guard():
             self._insert(image, pipeline, p)
 
-    def _insert(self, image: str, pipeline: str, p: Prediction) -> None:
+    def _insert(self, image: str, pipeline: str, p: Prediction | DensePrediction) -> None:
+        if isinstance(p, DensePrediction):
+            self._db.execute(
+                "INSERT OR REPLACE INTO dense_predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.model,
+                    pipeline,
+                    image,
+                    p.output,
+                    p.input_hash,
+                    p.max_abs_diff,
+                    p.mse,
+                    p.error,
+                ),
+            )
+            return
         self._db.execute(
             "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -114,7 +177,7 @@ class PredictionStore:
     def count(self) -> int:
         """Predictions stored for this model."""
         return self._db.execute(
-            "SELECT COUNT(*) FROM predictions WHERE model = ?", (self.model,)
+            f"SELECT COUNT(*) FROM {self._table} WHERE model = ?", (self.model,)
         ).fetchone()[0]
 
     def close(self) -> None:
@@ -140,6 +203,13 @@ def store_error_message(path: Path, exc: sqlite3.Error) -> str:
         f"the prediction cache {path} is damaged ({exc}); delete it and its -wal and -shm "
         "files, then run again (its predictions will be recomputed)"
     )
+
+
+def _dense_from_row(row: tuple) -> DensePrediction:
+    output, input_hash, max_abs_diff, mse, error = row
+    if (output is None) == (error is None):
+        raise sqlite3.DatabaseError("a row holds neither a prediction nor an error")
+    return DensePrediction(output, input_hash, max_abs_diff, mse, error)
 
 
 def _from_row(row: tuple) -> Prediction:

@@ -60,7 +60,7 @@ class ModelSides:
             reason = self.limits.not_applicable(pipeline)
             if reason is not None:
                 return reason
-        variant = self.variant(pipeline)
+        variant = self.model_side(pipeline)
         effective = pipeline.with_changes(ceil_mode=variant.ceil_mode, upsample=variant.upsample)
         if effective != reference or pipeline == reference:
             return None
@@ -79,8 +79,8 @@ class ModelSides:
                 dropped["upsample"] = reason
         return dropped
 
-    def variant(self, pipeline: Pipeline) -> ModelSide:
-        """The effective variant: patches that change nothing in this model are dropped."""
+    def model_side(self, pipeline: Pipeline) -> ModelSide:
+        """The effective model side: patches that change nothing in this model are dropped."""
         dropped = self.dropped_patches(pipeline)
         ceil_mode = "model" if "ceil_mode" in dropped else pipeline.ceil_mode
         upsample = "model" if "upsample" in dropped else pipeline.upsample
@@ -138,7 +138,7 @@ class ModelVariants(ModelSides):
         of the evaluation)."""
         not_prepared = {}
         for pipeline in pipelines:
-            variant = self.variant(pipeline)
+            variant = self.model_side(pipeline)
             if variant not in self._backends and variant not in self._not_prepared:
                 self._prepare_variant(variant)
             if variant in self._not_prepared:
@@ -147,22 +147,22 @@ class ModelVariants(ModelSides):
 
     def error(self, pipeline: Pipeline) -> BaseException | None:
         """The exception that made `pipeline`'s variant fail to prepare, if one did."""
-        return self._errors.get(self.variant(pipeline))
+        return self._errors.get(self.model_side(pipeline))
 
-    def infer(self, variant: Hashable, batch: np.ndarray) -> np.ndarray:
-        """Logits of a prepared variant."""
-        return self._backends[variant].infer(batch)
+    def infer(self, model_side: Hashable, batch: np.ndarray) -> np.ndarray:
+        """Outputs of a prepared model side."""
+        return self._backends[model_side].infer(batch)
 
     def predict(
         self,
-        variant: ModelSide,
+        model_side: ModelSide,
         crops: np.ndarray,
         table: np.ndarray,
         k: int,
         check: Callable[[np.ndarray], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k of a prepared variant on uint8 crops (`Backend.predict`)."""
-        return self._backends[variant].predict(crops, table, k, check)
+        """Top-k of a prepared model side on uint8 crops (`Backend.predict`)."""
+        return self._backends[model_side].predict(crops, table, k, check)
 
     def describe(self, variant: ModelSide) -> dict[str, Any]:
         """The backend's own account of a prepared variant, with the model patches."""

@@ -40,6 +40,7 @@ class ModelSpec:
     num_classes: int
     published_top1: float | None
     source: str = "torchvision"
+    task: str = "classification"  # a `sysnoise.tasks.TASKS` name
 
     @property
     def weights_filename(self) -> str:

@@ -42,10 +42,10 @@ def test_patches_that_change_nothing_are_not_applicable_or_dropped(tmp_path):
     assert variants.not_applicable(REFERENCE, REFERENCE) is None
     stacked = REFERENCE.with_changes(ceil_mode="flipped", decoder="pyav")
     assert variants.not_applicable(stacked, REFERENCE) is None  # the decoder still changes
-    assert variants.variant(stacked) == variants.variant(REFERENCE)
+    assert variants.model_side(stacked) == variants.model_side(REFERENCE)
     pooled = _variants(pooled_classifier(), tmp_path)
     assert pooled.not_applicable(ceil, REFERENCE) is None
-    assert pooled.variant(ceil) != pooled.variant(REFERENCE)
+    assert pooled.model_side(ceil) != pooled.model_side(REFERENCE)
 
 
 def test_int8_predictions_are_keyed_by_their_calibration(tmp_path):

@@ -78,7 +78,7 @@ def diff_model(
     inputs = paired_inputs(dataset, subject.reference, noisy, config.images)
     notes += [f"skipped {item}" for item in inputs.skipped]
     context = _context(config, subject, calibration)
-    reference_side = ModelSides(model, _example(inputs)).variant(subject.reference)
+    reference_side = ModelSides(model, _example(inputs)).model_side(subject.reference)
     reference_backend = _backend(reference_side, context, subject.noise)
     noisy_backend = _backend(variant, context, subject.noise)
     ref_logits = _as_run(reference_backend, model, inputs.reference)
@@ -126,7 +126,7 @@ def _effective_model_side(model: Any, subject: DiffSubject) -> tuple[ModelSide, 
         )
     if noisy == subject.reference:
         notes.append(f"{subject.noise} does not change {subject.model}'s reference pipeline")
-    return sides.variant(noisy), notes
+    return sides.model_side(noisy), notes
 
 
 def _context(config: DiffConfig, subject: DiffSubject, calibration: Any) -> BackendContext:
