@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from sysnoise.errors import SysnoiseError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_PROTOCOLS = ("shorter", "squash", "crop-resize", "border")
+RESIZE_PROTOCOLS = ("shorter", "squash", "crop-resize", "border", "shorter-capped")
 # Part of every `key`: bumped when the fields or their meaning change, so that predictions cached
 # under another version are never taken for this one's.
 KEY_VERSION = 2
@@ -67,7 +68,9 @@ class Pipeline:
     then a centre crop that pads with the mean colour where the image is smaller, see
     `center_crop_or_pad`); or "crop-resize" (TensorFlow's EfficientNet evaluation: a centre
     square of `crop_size / resize_size` of the shorter side is cut from the decoded image first,
-    then resized to `crop_size`, see `crop_resize_box`).
+    then resized to `crop_size`, see `crop_resize_box`). "shorter-capped" is the detection
+    protocol (torchvision's min_size/max_size): shorter side to `resize_size` unless the longer
+    side would pass `crop_size`, which then caps it; nothing is cropped.
 
     Model side: `ceil_mode` ("model" or "flipped": every max-pool's ceil_mode inverted),
     `upsample` ("model" or the op every upsampling is swapped to, see
@@ -96,7 +99,7 @@ class Pipeline:
             )
         if self.exif not in EXIF_MODES:
             raise SysnoiseError(f"unknown exif mode {self.exif!r}; valid: {', '.join(EXIF_MODES)}")
-        if self.crop_size > self.resize_size:
+        if self.crop_size > self.resize_size and self.resize_protocol != "shorter-capped":
             raise SysnoiseError(f"crop {self.crop_size} is larger than resize {self.resize_size}")
 
     def with_changes(self, **changes: Any) -> Pipeline:
@@ -163,12 +166,22 @@ def resized_size(height: int, width: int, size: int, protocol: str) -> tuple[int
     timm's `ResizeKeepRatio(longest=1)` rounding for "border"."""
     if protocol == "squash":
         return size, size
+    if protocol == "shorter-capped":
+        raise ValueError("the shorter-capped protocol needs its cap: use capped_size")
     if protocol == "border":
         ratio = max(height / size, width / size)
         return round(height / ratio), round(width / ratio)
     short, long = (height, width) if height <= width else (width, height)
     new_long = int(size * long / short)
     return (size, new_long) if height <= width else (new_long, size)
+
+
+def capped_size(height: int, width: int, size: int, cap: int) -> tuple[int, int]:
+    """Output (height, width) of "shorter-capped": scale min(size / shorter, cap / longer), each
+    side floored, as torchvision's detection transform (`F.interpolate` with
+    recompute_scale_factor) sizes its input."""
+    scale = min(size / min(height, width), cap / max(height, width))
+    return math.floor(height * scale), math.floor(width * scale)
 
 
 def crop_resize_box(height: int, width: int, size: int, crop: int) -> tuple[int, int, int]:

@@ -113,13 +113,48 @@ def agreement_truth(
 
 @dataclass(frozen=True)
 class DeltaInterval:
-    """Reference minus noisy score with a paired per-image bootstrap interval."""
+    """Reference minus noisy score with a paired per-image bootstrap interval (None where the
+    score is undefined: no ground-truth object)."""
 
     metric: str
     delta: float | None
     low: float | None
     high: float | None
     resamples: int
+
+
+def paired_deltas(
+    reference: CocoEvaluation,
+    noisy: CocoEvaluation,
+    resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, DeltaInterval]:
+    """Delta of every metric (reference minus noisy) with its percentile bootstrap interval:
+    images are resampled with replacement and both evaluations scored on the same resample."""
+    if reference.images != noisy.images:
+        raise ValueError(
+            f"paired deltas need the same images: {reference.images} vs {noisy.images}"
+        )
+    observed = _deltas(reference, noisy, np.arange(reference.images))
+    rng = np.random.default_rng(seed)
+    draws = np.array(
+        [
+            _deltas(reference, noisy, rng.integers(0, reference.images, reference.images))
+            for _ in range(resamples if reference.images >= 2 else 0)
+        ]
+    ).reshape(-1, len(METRICS))
+    result = {}
+    for column, metric in enumerate(METRICS):
+        values = draws[:, column][~np.isnan(draws[:, column])]
+        if np.isnan(observed[column]) or len(values) < max(2, resamples // 2):
+            result[metric] = DeltaInterval(metric, _known(observed[column]), None, None, 0)
+            continue
+        low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+        result[metric] = DeltaInterval(
+            metric, float(observed[column]), float(low), float(high), len(values)
+        )
+    return result
 
 
 def paired_delta(
@@ -130,33 +165,19 @@ def paired_delta(
     level: float = 0.95,
     seed: int = 0,
 ) -> DeltaInterval:
-    """Delta of `metric` (reference minus noisy) and its percentile bootstrap interval, resampling
-    images with replacement and scoring both evaluations on the same resample (scipy)."""
-    from scipy.stats import bootstrap
+    """`paired_deltas` of one metric."""
+    CocoScores(None, None, None).get(metric)  # an unknown metric fails here
+    return paired_deltas(reference, noisy, resamples, level, seed)[metric]
 
-    if reference.images != noisy.images:
-        raise ValueError(
-            f"paired delta needs the same images: {reference.images} vs {noisy.images}"
-        )
 
-    def delta(sample: np.ndarray) -> float:
-        ref, new = reference.scores(sample).get(metric), noisy.scores(sample).get(metric)
-        return np.nan if ref is None or new is None else ref - new
-
-    observed = delta(np.arange(reference.images))
-    if np.isnan(observed) or reference.images < 2:
-        return DeltaInterval(metric, _known(observed), None, None, 0)
-    result = bootstrap(
-        (np.arange(reference.images),),
-        delta,
-        vectorized=False,
-        n_resamples=resamples,
-        confidence_level=level,
-        method="percentile",
-        rng=np.random.default_rng(seed),
+def _deltas(reference: CocoEvaluation, noisy: CocoEvaluation, sample: np.ndarray) -> np.ndarray:
+    ref, new = reference.scores(sample), noisy.scores(sample)
+    return np.array(
+        [
+            np.nan if ref.get(m) is None or new.get(m) is None else ref.get(m) - new.get(m)
+            for m in METRICS
+        ]
     )
-    interval = result.confidence_interval
-    return DeltaInterval(metric, observed, _known(interval.low), _known(interval.high), resamples)
 
 
 def _truth_dataset(truth: Sequence[GroundTruth], categories: Sequence[int]) -> dict:

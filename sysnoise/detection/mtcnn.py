@@ -87,6 +87,8 @@ class MTCNNDetector(nn.Module):
         super().__init__()
         mtcnn, _ = facenet_modules()
         self.pnet, self.rnet, self.onet = mtcnn.PNet(), mtcnn.RNet(), mtcnn.ONet()
+        for net in (self.rnet, self.onet):
+            _fix_pooling(net)
         self.min_face_size = min_face_size
         self.thresholds = list(thresholds)
         self.factor = factor
@@ -124,6 +126,28 @@ class MTCNNDetector(nn.Module):
                     )
                 )
         return found
+
+
+class FixedMaxPool(nn.Module):
+    """A max-pool whose ceil_mode is part of the architecture: R-Net and O-Net end in dense
+    layers sized for their trained pooling of fixed 24- and 48-pixel crops, so no runtime could
+    pool them otherwise (a ceil_mode noise reaches P-Net, which is fully convolutional)."""
+
+    def __init__(self, pool: nn.MaxPool2d) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = pool.kernel_size, pool.stride
+        self.padding, self.ceil_mode = pool.padding, pool.ceil_mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.max_pool2d(
+            x, self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode
+        )
+
+
+def _fix_pooling(net: nn.Module) -> None:
+    for name, module in list(net.named_children()):
+        if isinstance(module, nn.MaxPool2d):
+            setattr(net, name, FixedMaxPool(module))
 
 
 @contextlib.contextmanager

@@ -9,11 +9,12 @@ mapped to the original image by `scale_boxes`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from sysnoise.pipeline import capped_size
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,7 @@ class DetectionResize:
         """The (height, width) torchvision's transform resizes a `height` x `width` image to."""
         if self.fixed_size is not None:
             return self.fixed_size
-        scale = min(self.min_size / min(height, width), self.max_size / max(height, width))
-        # F.interpolate with recompute_scale_factor=True: floor(size * scale).
-        return math.floor(height * scale), math.floor(width * scale)
+        return capped_size(height, width, self.min_size, self.max_size)
 
     @classmethod
     def of(cls, transform: Any) -> DetectionResize:
