@@ -96,6 +96,10 @@ def run_bench(config: BenchConfig, model: Any = None) -> BenchOutcome | None:
     spec = source.spec
     suite = resolve_suite(config.suite, config.noises)
     dataset = load_dataset(config)
+    if config.annotations is not None:
+        from sysnoise.detection.coco_dataset import check_annotations
+
+        check_annotations(spec, dataset, config.annotations)
     loaded = load_source_model(source, config.weights)
     images = RunImages(dataset, suite, suite.resolve(spec.reference))
     return evaluate_model(
@@ -198,6 +202,7 @@ def evaluate_model(
         backends=backends,
         calibration=None if calibration is None else calibration.describe(),
         model_sides={key: variant.label for key, variant in model_sides.items()},
+        annotations=config.annotations,
     )
     document = task.document(run, evaluation)
     if images.extra is not None:

@@ -25,6 +25,7 @@ class BenchConfig:
     reference: str | Pipeline | None = None  # for models without one (sysnoise.references)
     data: Path | None = None  # None: the embedded sample set
     labels: Path | None = None
+    annotations: Path | None = None  # COCO instances JSON: detection mAP against its boxes
     suite: str = "imagenet-s"  # a built-in suite or a suite file (.toml)
     noises: str | None = None  # a one-off list of noise names instead of the suite
     limit: int | None = None

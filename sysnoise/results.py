@@ -64,6 +64,7 @@ class RunInputs:
     backends: dict[str, dict[str, Any]] = field(default_factory=dict)  # variant label -> facts
     calibration: dict[str, Any] | None = None
     model_sides: dict[str, str] = field(default_factory=dict)  # pipeline key -> effective label
+    annotations: Path | None = None  # COCO instances JSON of a detection run
 
 
 def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:

@@ -45,6 +45,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="labels file for a flat folder (LOC_val_solution.csv or labels.txt)",
     )
     parser.add_argument(
+        "--annotations",
+        type=Path,
+        default=None,
+        help="COCO instances JSON for a detection model (default: agreement with the reference)",
+    )
+    parser.add_argument(
         "--suite",
         default=defaults.suite,
         help=f"noise suite (sysnoise list suites) or a suite file (.toml); "
@@ -146,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         noises=args.noises,
         data=args.data,
         labels=args.labels,
+        annotations=args.annotations,
         suite=args.suite,
         limit=args.limit,
         seed=args.seed,
@@ -168,7 +175,12 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_bench(config)
     if outcome is None:  # a rank other than 0 of a distributed run: rank 0 reports
         return 0
-    print(format_report(outcome.document))
+    if outcome.document.get("task") == "detection":
+        from sysnoise.detection.report import format_detection_report
+
+        print(format_detection_report(outcome.document))
+    else:
+        print(format_report(outcome.document))
     print(f"\nwrote {outcome.json_path} (+ .csv, .predictions.csv.gz)")
     failed = [s["noise"] for s in outcome.document["not_evaluated"] if s["status"] == "failed"]
     if failed:

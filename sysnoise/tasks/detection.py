@@ -63,7 +63,14 @@ class DetectionTask(DenseTask):
     def document(self, run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
         from sysnoise.detection.scoring import detection_document
 
-        return detection_document(run, evaluation)
+        truth = None
+        if run.annotations is not None:
+            from sysnoise.detection.coco_annotations import load_coco_annotations
+            from sysnoise.detection.coco_dataset import fractional_truth
+
+            annotations = load_coco_annotations(run.annotations)
+            truth = fractional_truth(annotations, evaluation.image_ids)
+        return detection_document(run, evaluation, truth)
 
     def predictions_frame(self, run: RunInputs, evaluation: Evaluation) -> Any:
         from sysnoise.detection.scoring import detection_frame

@@ -1,0 +1,45 @@
+"""The terminal report of a detection run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def format_detection_report(document: dict[str, Any]) -> str:
+    """A plain-text table: per noise its scores, delta mAP with interval, moved detections."""
+    reference = document["reference"]
+    against = document["scored_against"]
+    lines = [
+        f"model {document['model']['name']} on {document['dataset']['name']} "
+        f"({document['dataset']['n_images']} images), mAP against the {against}",
+        f"reference: {reference['detections']} detections at score >= "
+        f"{document['agreement_threshold']}"
+        + (f", mAP {_percent(reference['map'])}" if reference.get("map") is not None else ""),
+        "",
+        f"{'noise':<34} {'mAP':>6} {'AP50':>6} {'AP75':>6} {'delta mAP [95% CI]':>24} "
+        f"{'stayed/lost/new':>16} {'images changed':>15}",
+    ]
+    for row in document["rows"]:
+        scores = row["scores"] or {}
+        delta = (row["deltas"] or {}).get("map") or {}
+        moved = row["detections"] or {}
+        interval = delta.get("ci")
+        delta_text = _percent(delta.get("delta")) + (
+            f" [{_percent(interval[0])}, {_percent(interval[1])}]" if interval else ""
+        )
+        lines.append(
+            f"{row['noise'][:34]:<34} {_percent(scores.get('map')):>6} "
+            f"{_percent(scores.get('ap50')):>6} {_percent(scores.get('ap75')):>6} "
+            f"{delta_text:>24} "
+            f"{'/'.join(str(moved.get(k, '-')) for k in ('stayed', 'lost', 'new')):>16} "
+            f"{_percent(row['changed_image_rate']):>15}"
+        )
+    skipped = document["not_evaluated"]
+    if skipped:
+        lines += ["", "not evaluated:"]
+        lines += [f"  {s['noise']}: {s['status']}: {s['reason']}" for s in skipped]
+    return "\n".join(lines)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
