@@ -1,0 +1,137 @@
+"""The detection task through the one engine loop: bench, store, scoring, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sysnoise.bench import run_bench
+from sysnoise.config import BenchConfig
+from sysnoise.detection.report import format_detection_report
+from sysnoise.detection.torchvision_detectors import random_detector
+from sysnoise.errors import SysnoiseError
+from sysnoise.pipeline import Pipeline
+from sysnoise.sources.detection_source import DetectionSource, reference_for
+from sysnoise.tasks.detection import DetectionTask, decode_detections
+
+from images import baseline_420, china_jpeg
+
+REFERENCE = Pipeline(
+    resizer="torch-bilinear",
+    resize_size=96,
+    crop_size=128,
+    resize_protocol="shorter-capped",
+    mean=(0.0, 0.0, 0.0),
+    std=(1.0, 1.0, 1.0),
+)
+NOISES = "resize=pil-bilinear,upsample=bilinear,ceil_mode=flipped,precision=torch-fp16"
+
+
+def _source() -> DetectionSource:
+    detector = random_detector(
+        "fasterrcnn_resnet50_fpn",
+        seed=0,
+        num_classes=4,
+        min_size=96,
+        max_size=128,
+        rpn_pre_nms_top_n_test=200,
+        rpn_post_nms_top_n_test=100,
+        box_detections_per_img=20,
+        box_score_thresh=0.0,
+    )
+    return DetectionSource.from_detector(detector, "tiny-faster-rcnn", REFERENCE)
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "astronaut.jpg").write_bytes(baseline_420())
+    (folder / "china.jpg").write_bytes(china_jpeg())
+    return folder
+
+
+def _annotations(tmp_path: Path) -> Path:
+    path = tmp_path / "instances.json"
+    images = [
+        {"id": 1, "file_name": "astronaut.jpg", "height": 512, "width": 512},
+        {"id": 2, "file_name": "china.jpg", "height": 427, "width": 640},
+    ]
+    objects = [
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [170, 50, 110, 130]},
+        {"id": 2, "image_id": 2, "category_id": 2, "bbox": [100, 80, 300, 250]},
+    ]
+    categories = [{"id": c, "name": str(c)} for c in (1, 2, 3)]
+    path.write_text(
+        json.dumps({"images": images, "annotations": objects, "categories": categories})
+    )
+    return path
+
+
+def _config(tmp_path: Path, **changes: object) -> BenchConfig:
+    return BenchConfig(
+        data=_folder(tmp_path) if not (tmp_path / "images").exists() else tmp_path / "images",
+        noises=NOISES,
+        out_dir=tmp_path / "out",
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        **changes,
+    )
+
+
+def test_detection_bench_agreement_and_annotations(tmp_path: Path) -> None:
+    source = _source()
+    outcome = run_bench(_config(tmp_path), source)
+    document = outcome.document
+    assert document["task"] == "detection"
+    assert document["scored_against"] == "reference detections"
+    rows = {row["noise"]: row for row in document["rows"]}
+    # The FPN's top-down path upsamples with nearest: bilinear moves boxes.
+    assert rows["upsample=bilinear"]["model_side"] == "torch-fp32+upsample=bilinear"
+    assert rows["upsample=bilinear"]["changed_image_rate"] > 0
+    assert rows["resize=pil-bilinear"]["input_max_abs_diff"] > 0
+    for row in rows.values():
+        for metric, delta in row["deltas"].items():
+            assert delta["delta"] == pytest.approx(1.0 - row["scores"][metric])  # reference: 1
+    skipped = {s["noise"]: s for s in document["not_evaluated"]}
+    assert "PyTorch FP32" in skipped["precision=torch-fp16"]["reason"]
+    # Stored compactly and recomputable: the store's blobs are the scored detections.
+    table = outcome.evaluation.predictions[REFERENCE.key]
+    found = decode_detections(table[0])
+    assert 0 < len(found) <= 20 and (found.boxes >= 0).all() and (found.boxes <= 1).all()
+    frame = outcome.json_path.with_name(outcome.json_path.stem + ".predictions.csv.gz")
+    assert frame.is_file()
+    report = format_detection_report(document)
+    assert "upsample=bilinear" in report and "stayed/lost/new" in report
+
+    again = run_bench(_config(tmp_path, annotations=_annotations(tmp_path)), source)
+    assert again.document["run"]["forward_passes"] == 0  # every prediction from the store
+    assert again.document["scored_against"] == "annotations"
+    assert 0 <= again.document["reference"]["map"] <= 1
+    assert again.document["rows"][0]["scores"]["map"] is not None
+
+
+def test_annotations_must_cover_the_images(tmp_path: Path) -> None:
+    annotations = _annotations(tmp_path)
+    document = json.loads(annotations.read_text())
+    document["images"] = document["images"][:1]
+    document["annotations"] = document["annotations"][:1]
+    annotations.write_text(json.dumps(document))
+    with pytest.raises(SysnoiseError, match=r"1 of 2 images are not in .*first: china.jpg"):
+        run_bench(_config(tmp_path, annotations=annotations), _source())
+    with pytest.raises(SysnoiseError, match="mobilenet_v2 is a classification model"):
+        run_bench(_config(tmp_path, annotations=annotations, model="mobilenet_v2"))
+
+
+def test_detection_input_follows_the_capped_protocol() -> None:
+    task = DetectionTask()
+    image = np.zeros((100, 400, 3), dtype=np.uint8)  # long: the cap wins (128 / 400)
+    assert task.model_input(image, REFERENCE).shape == (32, 128, 3)
+    assert task.model_input(image[:, :120], REFERENCE).shape == (96, 115, 3)
+    ssd = reference_for("ssdlite320_mobilenet_v3_large")
+    assert (ssd.resize_protocol, ssd.resize_size) == ("squash", 320)
+    assert task.model_input(image, ssd).shape == (320, 320, 3)
+    faster = reference_for("fasterrcnn_resnet50_fpn")
+    assert (faster.resize_size, faster.crop_size, faster.resizer) == (800, 1333, "torch-bilinear")
