@@ -99,6 +99,7 @@ def vocabulary() -> dict[str, dict[str, Any]]:
     from sysnoise.noises.colour import COLOURS
     from sysnoise.noises.decoders import DECODERS
     from sysnoise.noises.model_patches import UPSAMPLE_OPS
+    from sysnoise.noises.postprocess import postprocess_noises
     from sysnoise.noises.resizers import RESIZERS
 
     words: dict[str, dict[str, Any]] = {}
@@ -108,6 +109,7 @@ def vocabulary() -> dict[str, dict[str, Any]]:
     words.update({f"colour={c}": {"colour": c} for c in COLOURS})
     words["ceil_mode=flipped"] = {"ceil_mode": "flipped"}
     words.update({f"upsample={u}": {"upsample": u} for u in UPSAMPLE_OPS})
+    words.update({f"postprocess={p}": {"postprocess": p} for p in postprocess_noises()})
     for backend in BACKENDS:
         words[f"backend={backend}"] = {"backend": backend}
         for precision in BACKENDS.get(backend).precisions:

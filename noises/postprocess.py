@@ -9,6 +9,8 @@
   and the legacy one (width x2 - x1 + 1, and x2 = centre + width / 2 - 1, as Detectron and
   Caffe-era code decode): torchvision models decode the legacy way, MTCNN (legacy) the modern way.
 
+A pipeline names one of them in its `postprocess` field: ``nms-<implementation>``,
+``topk-first`` or ``box-offset-flipped`` (`POSTPROCESS_NOISES`; "model": the detector's own).
 A setting that changes nothing in a detector is *not applicable* to it, with the reason.
 """
 
@@ -25,6 +27,48 @@ from sysnoise.noises.nms import NMS_IMPLEMENTATIONS
 NMS_ORDERS = ("model", "topk-first")
 BOX_OFFSETS = ("model", "flipped")
 REFERENCE_NMS = {"torchvision": "torchvision-batched", "mtcnn": "torchvision-batched"}
+
+
+def postprocess_noises() -> dict[str, tuple[str, str, str]]:
+    """Every `postprocess` value with its (nms, nms_order, box_offset) settings."""
+    noises = {f"nms-{name}": (name, "model", "model") for name in NMS_IMPLEMENTATIONS}
+    noises["topk-first"] = ("model", "topk-first", "model")
+    noises["box-offset-flipped"] = ("model", "model", "flipped")
+    return noises
+
+
+def postprocess_settings(value: str) -> tuple[str, str, str]:
+    """The (nms, nms_order, box_offset) of a pipeline's `postprocess` value."""
+    if value == "model":
+        return ("model", "model", "model")
+    noises = postprocess_noises()
+    if value not in noises:
+        valid = ", ".join(["model", *noises])
+        raise SysnoiseError(f"unknown post-processing {value!r}; valid: {valid}")
+    return noises[value]
+
+
+def patch_postprocess_value(model: Any, value: str) -> Any:
+    """`model` (a detector, or one wrapped as `sysnoise.detection.packed.PackedDetector`) with
+    the post-processing a pipeline's `postprocess` value asks for (itself for "model")."""
+    settings = postprocess_settings(value)
+    if value == "model":
+        return model
+    inner = getattr(model, "detector", None)
+    if inner is None:
+        return patch_postprocess(model, *settings)
+    patched = copy.copy(model)
+    patched._modules = dict(model._modules)  # a shallow copy shares its sub-module table
+    patched.detector = patch_postprocess(inner, *settings)
+    return patched
+
+
+def postprocess_value_reason(model: Any, value: str) -> str | None:
+    """Why a pipeline's `postprocess` value changes nothing in `model` (None: it applies)."""
+    if value == "model":
+        return None
+    detector = getattr(model, "detector", model)
+    return postprocess_not_applicable(detector, *postprocess_settings(value))
 
 
 def check_postprocess_fields(nms: str, nms_order: str, box_offset: str) -> None:

@@ -27,6 +27,7 @@ _CATEGORY_OF_FIELD = {
     "exif": "decoder",
     "ceil_mode": "ceil_mode",
     "upsample": "upsample",
+    "postprocess": "postprocess",
     "backend": "backend",
     "precision": "precision",
 }

@@ -36,7 +36,8 @@ PIXEL_FIELDS = (
 
 @dataclass(frozen=True)
 class ModelSide:
-    """How the model runs: max-pool ceil_mode and upsampling patches, backend, precision.
+    """How the model runs: max-pool ceil_mode and upsampling patches, backend, precision, and a
+    detector's post-processing (`sysnoise.noises.postprocess`).
 
     Pipelines with equal model sides run on the same prepared model and share forward passes."""
 
@@ -44,11 +45,14 @@ class ModelSide:
     upsample: str = "model"
     backend: str = "torch"
     precision: str = "fp32"
+    postprocess: str = "model"
 
     @property
     def label(self) -> str:
         """Short human name, e.g. 'onnxruntime-int8' or 'torch-fp32+ceil_mode=flipped'."""
-        return model_side_label(self.ceil_mode, self.upsample, self.backend, self.precision)
+        return model_side_label(
+            self.ceil_mode, self.upsample, self.backend, self.precision, self.postprocess
+        )
 
 
 MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSide))
@@ -74,7 +78,10 @@ class Pipeline:
 
     Model side: `ceil_mode` ("model" or "flipped": every max-pool's ceil_mode inverted),
     `upsample` ("model" or the op every upsampling is swapped to, see
-    `sysnoise.noises.model_patches`), the inference `backend` and its numeric `precision`.
+    `sysnoise.noises.model_patches`), the inference `backend` and its numeric `precision`, and
+    a detector's `postprocess` ("model" or a post-processing noise: another NMS implementation,
+    top-k before NMS, the other box-decoding offset; see `sysnoise.noises.postprocess`).
+    `postprocess` is left out of `to_dict` (and so of `key`) while it is "model".
     """
 
     decoder: str = "pil"
@@ -90,6 +97,7 @@ class Pipeline:
     upsample: str = "model"
     backend: str = "torch"
     precision: str = "fp32"
+    postprocess: str = "model"
 
     def __post_init__(self) -> None:
         if self.resize_protocol not in RESIZE_PROTOCOLS:
@@ -111,9 +119,12 @@ class Pipeline:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready fields."""
+        """Plain JSON-ready fields (`postprocess` only when it is not "model", so classifier
+        pipelines and their keys are what they were before detectors)."""
         return {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self).items()
+            if not (k == "postprocess" and v == "model")
         }
 
     @classmethod
@@ -140,8 +151,8 @@ class Pipeline:
         return ModelSide(*(getattr(self, name) for name in MODEL_FIELDS))
 
     @property
-    def model_fields(self) -> tuple[str, str, str, str]:
-        """The model side as a tuple: (ceil_mode, upsample, backend, precision)."""
+    def model_fields(self) -> tuple[str, ...]:
+        """The model side as a tuple: (ceil_mode, upsample, backend, precision, postprocess)."""
         return dataclasses.astuple(self.model_side)
 
     @property
@@ -151,11 +162,17 @@ class Pipeline:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def model_side_label(ceil_mode: str, upsample: str, backend: str, precision: str) -> str:
+def model_side_label(
+    ceil_mode: str, upsample: str, backend: str, precision: str, postprocess: str = "model"
+) -> str:
     """How a model runs, e.g. 'onnxruntime-int8' or 'torch-fp32+ceil_mode=flipped'."""
     patches = [
         f"{name}={value}"
-        for name, value in (("ceil_mode", ceil_mode), ("upsample", upsample))
+        for name, value in (
+            ("ceil_mode", ceil_mode),
+            ("upsample", upsample),
+            ("postprocess", postprocess),
+        )
         if value != "model"
     ]
     return "+".join([f"{backend}-{precision}", *patches])

@@ -25,6 +25,7 @@ from sysnoise.backends import BACKENDS, Backend
 from sysnoise.backends.base import BackendContext, BackendUnavailable
 from sysnoise.errors import Unavailable
 from sysnoise.noises.model_patches import not_applicable_reason, patch_model
+from sysnoise.noises.postprocess import patch_postprocess_value, postprocess_value_reason
 from sysnoise.pipeline import ModelSide, Pipeline
 from sysnoise.sources.base import LoadedModel
 
@@ -61,7 +62,11 @@ class ModelSides:
             if reason is not None:
                 return reason
         variant = self.model_side(pipeline)
-        effective = pipeline.with_changes(ceil_mode=variant.ceil_mode, upsample=variant.upsample)
+        effective = pipeline.with_changes(
+            ceil_mode=variant.ceil_mode,
+            upsample=variant.upsample,
+            postprocess=variant.postprocess,
+        )
         if effective != reference or pipeline == reference:
             return None
         return "; ".join(self.dropped_patches(pipeline).values())
@@ -77,6 +82,10 @@ class ModelSides:
             reason = self._patch_reason("model", pipeline.upsample)
             if reason:
                 dropped["upsample"] = reason
+        if pipeline.postprocess != "model":
+            reason = postprocess_value_reason(self.model, pipeline.postprocess)
+            if reason:
+                dropped["postprocess"] = reason
         return dropped
 
     def model_side(self, pipeline: Pipeline) -> ModelSide:
@@ -84,7 +93,8 @@ class ModelSides:
         dropped = self.dropped_patches(pipeline)
         ceil_mode = "model" if "ceil_mode" in dropped else pipeline.ceil_mode
         upsample = "model" if "upsample" in dropped else pipeline.upsample
-        return ModelSide(ceil_mode, upsample, pipeline.backend, pipeline.precision)
+        postprocess = "model" if "postprocess" in dropped else pipeline.postprocess
+        return ModelSide(ceil_mode, upsample, pipeline.backend, pipeline.precision, postprocess)
 
     def _patch_reason(self, ceil_mode: str, upsample: str) -> str | None:
         key = (ceil_mode, upsample)
@@ -168,6 +178,8 @@ class ModelVariants(ModelSides):
         """The backend's own account of a prepared variant, with the model patches."""
         facts = dict(self._backends[variant].describe())
         facts.update(ceil_mode=variant.ceil_mode, upsample=variant.upsample, label=variant.label)
+        if variant.postprocess != "model":
+            facts["postprocess"] = variant.postprocess
         return facts
 
     def close(self) -> None:
@@ -202,14 +214,17 @@ def variant_backend(variant: ModelSide, context: BackendContext) -> Backend:
 
 def variant_context(context: BackendContext, variant: ModelSide) -> BackendContext:
     """`context` for one variant: the patched model's id, calibration only for INT8."""
-    model_id = variant_model_id(context.model_id, variant.ceil_mode, variant.upsample)
+    model_id = variant_model_id(
+        context.model_id, variant.ceil_mode, variant.upsample, variant.postprocess
+    )
     context = replace(context, model_id=model_id)
     return context if variant.precision == "int8" else replace(context, calibration=None)
 
 
 def patched_model(model: Any, variant: ModelSide) -> Any:
-    """A copy of `model` with `variant`'s model patches."""
-    return patch_model(copy.deepcopy(model), variant.ceil_mode, variant.upsample)
+    """A copy of `model` with `variant`'s model patches and post-processing."""
+    patched = patch_model(copy.deepcopy(model), variant.ceil_mode, variant.upsample)
+    return patch_postprocess_value(patched, variant.postprocess)
 
 
 def failure_text(variant: ModelSide, exc: BaseException) -> str:
@@ -219,7 +234,11 @@ def failure_text(variant: ModelSide, exc: BaseException) -> str:
     return f"{variant.label} failed to prepare: {type(exc).__name__}: {exc}{where}"
 
 
-def variant_model_id(model_id: str, ceil_mode: str, upsample: str) -> str:
+def variant_model_id(
+    model_id: str, ceil_mode: str, upsample: str, postprocess: str = "model"
+) -> str:
     """The id of a model with its patches: what keys its exported and compiled artefacts."""
     text = f"{model_id}\n{ceil_mode}\n{upsample}"
+    if postprocess != "model":  # ids of classifiers' variants stay as they were
+        text += f"\n{postprocess}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]

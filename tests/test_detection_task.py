@@ -27,7 +27,10 @@ REFERENCE = Pipeline(
     mean=(0.0, 0.0, 0.0),
     std=(1.0, 1.0, 1.0),
 )
-NOISES = "resize=pil-bilinear,upsample=bilinear,ceil_mode=flipped,precision=torch-fp16"
+NOISES = (
+    "resize=pil-bilinear,upsample=bilinear,precision=torch-fp16,postprocess=nms-onnxruntime,"
+    "postprocess=box-offset-flipped,postprocess=nms-torchvision-batched"
+)
 
 
 def _source() -> DetectionSource:
@@ -95,8 +98,14 @@ def test_detection_bench_agreement_and_annotations(tmp_path: Path) -> None:
     for row in rows.values():
         for metric, delta in row["deltas"].items():
             assert delta["delta"] == pytest.approx(1.0 - row["scores"][metric])  # reference: 1
+    # ONNX Runtime's NMS keeps what torchvision's keeps; the legacy box offset moves boxes.
+    assert rows["postprocess=nms-onnxruntime"]["scores"] == {"map": 1.0, "ap50": 1.0, "ap75": 1.0}
+    offset = rows["postprocess=box-offset-flipped"]
+    assert offset["model_side"] == "torch-fp32+postprocess=box-offset-flipped"
+    assert offset["category"] == "postprocess" and offset["scores"]["ap75"] < 1.0
     skipped = {s["noise"]: s for s in document["not_evaluated"]}
     assert "PyTorch FP32" in skipped["precision=torch-fp16"]["reason"]
+    assert "already runs" in skipped["postprocess=nms-torchvision-batched"]["reason"]
     # Stored compactly and recomputable: the store's blobs are the scored detections.
     table = outcome.evaluation.predictions[REFERENCE.key]
     found = decode_detections(table[0])
@@ -135,3 +144,16 @@ def test_detection_input_follows_the_capped_protocol() -> None:
     assert task.model_input(image, ssd).shape == (320, 320, 3)
     faster = reference_for("fasterrcnn_resnet50_fpn")
     assert (faster.resize_size, faster.crop_size, faster.resizer) == (800, 1333, "torch-bilinear")
+
+
+def test_postprocess_is_not_applicable_to_classifiers() -> None:
+    from sysnoise.variants import ModelSides
+
+    from tiny import tiny_classifier
+
+    sides = ModelSides(tiny_classifier(), np.zeros((1, 3, 32, 32), dtype=np.float32))
+    noisy = Pipeline(postprocess="nms-onnxruntime")
+    assert "is not a detector" in sides.not_applicable(noisy, Pipeline())
+    assert Pipeline().key == Pipeline().with_changes(postprocess="model").key
+    assert "postprocess" not in Pipeline().to_dict() and noisy.to_dict()["postprocess"]
+    assert Pipeline.from_dict(noisy.to_dict()) == noisy
