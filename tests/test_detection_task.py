@@ -99,7 +99,9 @@ def test_detection_bench_agreement_and_annotations(tmp_path: Path) -> None:
         for metric, delta in row["deltas"].items():
             assert delta["delta"] == pytest.approx(1.0 - row["scores"][metric])  # reference: 1
     # ONNX Runtime's NMS keeps what torchvision's keeps; the legacy box offset moves boxes.
-    assert rows["postprocess=nms-onnxruntime"]["scores"] == {"map": 1.0, "ap50": 1.0, "ap75": 1.0}
+    assert rows["postprocess=nms-onnxruntime"]["scores"] == pytest.approx(
+        {"map": 1.0, "ap50": 1.0, "ap75": 1.0}
+    )
     offset = rows["postprocess=box-offset-flipped"]
     assert offset["model_side"] == "torch-fp32+postprocess=box-offset-flipped"
     assert offset["category"] == "postprocess" and offset["scores"]["ap75"] < 1.0
