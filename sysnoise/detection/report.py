@@ -16,7 +16,7 @@ def format_detection_report(document: dict[str, Any]) -> str:
         f"{document['agreement_threshold']}"
         + (f", mAP {_percent(reference['map'])}" if reference.get("map") is not None else ""),
         "",
-        f"{'noise':<34} {'mAP':>6} {'AP50':>6} {'AP75':>6} {'delta mAP [95% CI]':>24} "
+        f"{'noise':<38} {'mAP':>6} {'AP50':>6} {'AP75':>6} {'delta mAP [95% CI]':>24} "
         f"{'stayed/lost/new':>16} {'images changed':>15}",
     ]
     for row in document["rows"]:
@@ -28,7 +28,7 @@ def format_detection_report(document: dict[str, Any]) -> str:
             f" [{_percent(interval[0])}, {_percent(interval[1])}]" if interval else ""
         )
         lines.append(
-            f"{row['noise'][:34]:<34} {_percent(scores.get('map')):>6} "
+            f"{row['noise'][:38]:<38} {_percent(scores.get('map')):>6} "
             f"{_percent(scores.get('ap50')):>6} {_percent(scores.get('ap75')):>6} "
             f"{delta_text:>24} "
             f"{'/'.join(str(moved.get(k, '-')) for k in ('stayed', 'lost', 'new')):>16} "
