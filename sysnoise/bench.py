@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,15 @@ class BenchOutcome:
     evaluation: Evaluation
 
 
-def load_dataset(config: BenchConfig) -> Dataset:
-    """The dataset the config names (the sample set when no folder is given), limited."""
+def load_dataset(config: BenchConfig, task: str = "classification") -> Dataset:
+    """The dataset the config names (the sample set when no folder is given), limited; for
+    segmentation a VOC-style folder (JPEGImages/, SegmentationClass/) gives its masks."""
     if config.data is None:
         dataset = sample_dataset(config.cache_dir)
+    elif task == "segmentation" and (Path(config.data) / "JPEGImages").is_dir():
+        from sysnoise.tasks.segmentation_data import load_segmentation_folder
+
+        dataset = load_segmentation_folder(config.data, config.label_map)
     else:
         dataset = load_folder(config.data, config.labels)
     return dataset.limit(config.limit, config.seed)
@@ -93,20 +98,37 @@ def run_bench(config: BenchConfig, model: Any = None) -> BenchOutcome | None:
     """
     started = time.perf_counter()
     source = open_source(config, model)
-    spec = source.spec
+    spec = with_task(source.spec, config.task)
     suite = resolve_suite(config.suite, config.noises)
-    dataset = load_dataset(config)
+    dataset = load_dataset(config, spec.task)
     loaded = load_source_model(source, config.weights)
+    if loaded.num_classes is not None:
+        spec = replace(spec, num_classes=loaded.num_classes)
     images = RunImages(dataset, suite, suite.resolve(spec.reference))
     return evaluate_model(
         config, spec, loaded.module, loaded.weights_sha256, images, started, limits=loaded
     )
 
 
+def with_task(spec: ModelSpec, task: str | None) -> ModelSpec:
+    """`spec` evaluated as `task` (None: its own). A model file or object takes any task; a zoo
+    model has its own, and another one is a user error."""
+    from sysnoise.tasks import TASKS
+
+    if task is None or task == spec.task:
+        return spec
+    TASKS.get(task)  # an unknown task fails here with the valid names
+    if spec.source not in ("file", "module"):
+        raise SysnoiseError(
+            f"{spec.name} is a {spec.task} model; drop --task {task} or pick a {task} model"
+        )
+    return replace(spec, task=task)
+
+
 def load_source_model(source: ModelSource, weights: Path | None) -> LoadedModel:
     """The source's model. Zoo models (named, fixed limits) load through `load_model`, the one
     loader bench, diff and the stored evaluation share; files and objects carry their limits."""
-    if source.spec.source in ("file", "module"):
+    if source.spec.source in ("file", "module") or source.spec.task != "classification":
         return source.load(weights)
     model, digest = load_model(source.spec, weights)
     return LoadedModel(model, digest)

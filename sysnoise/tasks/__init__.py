@@ -57,6 +57,7 @@ from sysnoise.tasks.base import Task
 
 TASKS: Registry[type[Task]] = Registry("task")
 TASKS.add("classification", "sysnoise.tasks.classification:ClassificationTask")
+TASKS.add("segmentation", "sysnoise.tasks.segmentation:SegmentationTask")
 
 
 @cache
