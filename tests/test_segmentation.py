@@ -55,8 +55,8 @@ def test_paired_bootstrap_covers_the_delta_and_is_zero_for_identical_predictions
 def test_truth_is_aligned_to_the_prediction_and_the_canvas_padding_ignored():
     truth = np.arange(12, dtype=np.uint8).reshape(3, 4)
     assert align_truth(truth, (6, 8), SMALL).shape == (6, 8)
-    border = SMALL.with_changes(resize_protocol="border", resize_size=40)
-    aligned = align_truth(truth, (32, 32), border)  # content 30x40 on a 32x64 canvas
+    longer = SMALL.with_changes(resize_protocol="longer", resize_size=40)
+    aligned = align_truth(truth, (32, 32), longer)  # content 30x40 on a 32x64 canvas
     assert (aligned[:, 20:] == 255).all() and (aligned[:30, :20] < 12).all()
 
 

@@ -59,12 +59,12 @@ def test_label_maps_and_arrays_round_trip():
     np.testing.assert_array_equal(back["boxes"], boxes)
 
 
-def test_dense_inputs_keep_the_aspect_and_border_pads_to_the_canvas():
+def test_dense_inputs_keep_the_aspect_and_longer_pads_to_the_canvas():
     image = np.full((100, 150, 3), 200, np.uint8)
     assert resize_whole(image, DENSE).shape == (96, 144, 3)
-    border = resize_whole(image, DENSE.with_changes(resize_protocol="border"))
-    assert border.shape == (64, 96, 3)  # 64x96 content, already multiples of 32
-    odd = resize_whole(image, DENSE.with_changes(resize_protocol="border", resize_size=90))
+    longer = resize_whole(image, DENSE.with_changes(resize_protocol="longer"))
+    assert longer.shape == (64, 96, 3)  # 64x96 content, already multiples of 32
+    odd = resize_whole(image, DENSE.with_changes(resize_protocol="longer", resize_size=90))
     assert odd.shape == (64, 96, 3) and not odd[60:].any() and odd[:60, :90].all()
     with pytest.raises(ValueError, match="crops"):
         resize_whole(image, DENSE.with_changes(resize_protocol="crop-resize"))

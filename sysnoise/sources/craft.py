@@ -6,9 +6,10 @@ text where CRAFT's region score exceeds easyocr's ``low_text`` threshold 0.4.
 
 Reference pipeline (easyocr's `detect` at ``mag_ratio`` large enough to reach the canvas): OpenCV
 decode, the longer side resized to a 512-pixel canvas with ``cv2.INTER_LINEAR`` (easyocr's
-default canvas is 2560, too slow for a CPU benchmark; sysnoise rounds the shorter side to the
-nearest pixel where easyocr truncates), bottom/right padded with black to a multiple of 32,
-normalised with ImageNet mean and std on the 0-255 scale as easyocr's `normalizeMeanVariance`.
+default canvas is 2560, too slow for a CPU benchmark; resize protocol "longer", easyocr's own
+arithmetic), bottom/right padded with black to a multiple of 32, normalised with ImageNet mean
+and std on the 0-255 scale as easyocr's `normalizeMeanVariance`. With these, the model and
+easyocr's own CRAFT and preprocessing give the same region scores on the same input.
 Predictions are masks at half the canvas size, CRAFT's output resolution.
 """
 
@@ -37,7 +38,7 @@ def craft_reference(canvas: int = CANVAS) -> Pipeline:
         decoder="cv2",
         resizer="cv2-linear",
         resize_size=canvas,
-        resize_protocol="border",
+        resize_protocol="longer",
         crop_size=0,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,

@@ -10,24 +10,40 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
-# (first, last) index of torchvision's vgg16_bn features in each of CRAFT's five slices.
-_VGG_SLICES = ((0, 12), (12, 19), (19, 29), (29, 39))
+# VGG16-BN's convolutions ("M": 2x2 max-pool), numbered as in torchvision's vgg16_bn.features
+# (each convolution is followed by BatchNorm and ReLU), and where CRAFT cuts them into slices.
+_VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+_SLICE_ENDS = (12, 19, 29, 39)  # slice k holds layers [previous end, end)
+
+
+def _vgg16_bn_layers() -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    channels = 3
+    for width in _VGG16:
+        if width == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            continue
+        layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+        channels = width
+    return layers
 
 
 class _VGG16BNBase(nn.Module):
-    """vgg16_bn's features cut at relu2_2, relu3_2, relu4_3, relu5_3, plus fc6/fc7 as convs."""
+    """VGG16-BN cut after conv2_2, conv3_2, conv4_3 and conv5_3 (with their BatchNorm), plus
+    fc6/fc7 as convolutions."""
 
     def __init__(self) -> None:
         super().__init__()
-        features = torchvision.models.vgg16_bn(weights=None).features
-        for number, (start, stop) in enumerate(_VGG_SLICES, 1):
+        layers = _vgg16_bn_layers()
+        start = 0
+        for number, stop in enumerate(_SLICE_ENDS, 1):
             part = nn.Sequential()
             for index in range(start, stop):
-                part.add_module(str(index), features[index])
+                part.add_module(str(index), layers[index])
             setattr(self, f"slice{number}", part)
+            start = stop
         self.slice5 = nn.Sequential(
             nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
             nn.Conv2d(512, 1024, kernel_size=3, padding=6, dilation=6),
@@ -35,12 +51,15 @@ class _VGG16BNBase(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        relu2_2 = self.slice1(x)
-        relu3_2 = self.slice2(relu2_2)
-        relu4_3 = self.slice3(relu3_2)
-        relu5_3 = self.slice4(relu4_3)
-        fc7 = self.slice5(relu5_3)
-        return fc7, relu5_3, relu4_3, relu3_2, relu2_2
+        # Slices 1-3 end at a BatchNorm and the next slice starts with its ReLU. The released
+        # model's ReLUs run in place, so the skip features it returns are those ReLU outputs,
+        # except the last (slice 5 starts with a max-pool): applied explicitly here.
+        bn2_2 = self.slice1(x)
+        bn3_2 = self.slice2(bn2_2)
+        bn4_3 = self.slice3(bn3_2)
+        bn5_3 = self.slice4(bn4_3)
+        fc7 = self.slice5(bn5_3)
+        return fc7, bn5_3, F.relu(bn4_3), F.relu(bn3_2), F.relu(bn2_2)
 
 
 class _DoubleConv(nn.Module):

@@ -92,13 +92,13 @@ def paired_bootstrap_delta(
 
 def align_truth(truth: np.ndarray, shape: tuple[int, int], pipeline: Pipeline) -> np.ndarray:
     """`truth` (at the image's size) on a prediction of `shape`, nearest neighbour; for
-    "border" inputs the padding of the canvas is ignored (255)."""
+    "longer" inputs the padding of the canvas is ignored (255)."""
     import cv2
 
     height, width = shape
-    if pipeline.resize_protocol != "border":
+    if pipeline.resize_protocol != "longer":
         return cv2.resize(truth, (width, height), interpolation=cv2.INTER_NEAREST)
-    content = resized_size(truth.shape[0], truth.shape[1], pipeline.resize_size, "border")
+    content = resized_size(truth.shape[0], truth.shape[1], pipeline.resize_size, "longer")
     canvas = [-(-side // CANVAS_MULTIPLE) * CANVAS_MULTIPLE for side in content]
     rows = max(1, round(height * content[0] / canvas[0]))
     cols = max(1, round(width * content[1] / canvas[1]))
