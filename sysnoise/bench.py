@@ -178,6 +178,7 @@ def evaluate_model(
         model_id=fingerprint,
         calibration=None if calibration is None else calibration.batch,
         calibration_method=config.calibration_method,
+        dynamic_size=task.store_kind == "dense",
     )
     example = np.zeros(task.example_shape(reference), dtype=np.float32)
     variants = ModelVariants(model, example, context, limits)

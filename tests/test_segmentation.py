@@ -168,3 +168,44 @@ def test_a_zoo_segmentation_model_refuses_another_task(tmp_path):
     config = BenchConfig(model="deeplabv3_resnet50", task="classification", cache_dir=tmp_path)
     with pytest.raises(SysnoiseError, match="is a segmentation model"):
         run_bench(config)
+
+
+class _TinySegmenter(torch.nn.Module):
+    """Seeded conv features at a quarter of the size, upsampled bilinearly to the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = torch.nn.Conv2d(3, 3, 5, stride=4, padding=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.features(x)
+        return torch.nn.functional.interpolate(
+            scores, size=x.shape[2:], mode="bilinear", align_corners=False
+        )
+
+
+def test_a_module_runs_as_segmentation_on_onnx_runtime_with_images_of_any_size(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from sysnoise.sources.module import ModuleSource
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "wide.jpg").write_bytes(images.china_jpeg())  # 640x427
+    (folder / "square.jpg").write_bytes(images.baseline_420())  # 512x512
+    source = ModuleSource.from_object(_TinySegmenter(), reference=SMALL, num_classes=3)
+    config = BenchConfig(
+        data=folder,
+        task="segmentation",
+        noises="backend=onnxruntime,upsample=nearest",
+        out_dir=tmp_path / "out",
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        device="cpu",
+    )
+    document = run_bench(config, source).document
+    rows = {row["noise"]: row for row in document["rows"]}
+    assert document["task"] == "segmentation" and not document["not_evaluated"]
+    onnx = rows["backend=onnxruntime"]  # one export, height and width dynamic
+    assert onnx["n_images"] == 2 and onnx["pixel_agreement"] > 0.99
+    assert rows["upsample=nearest"]["flip_rate"] > 0
