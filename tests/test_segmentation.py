@@ -209,3 +209,27 @@ def test_a_module_runs_as_segmentation_on_onnx_runtime_with_images_of_any_size(t
     onnx = rows["backend=onnxruntime"]  # one export, height and width dynamic
     assert onnx["n_images"] == 2 and onnx["pixel_agreement"] > 0.99
     assert rows["upsample=nearest"]["flip_rate"] > 0
+
+
+def test_a_segmentation_document_validates_and_is_reported_but_not_ranked(fcn_run, tmp_path):
+    import copy
+
+    from sysnoise.compare import Run, compare_runs
+    from sysnoise.leaderboard.store import submit
+    from sysnoise.leaderboard.validate import validate
+    from sysnoise.report import format_report
+
+    document, _ = fcn_run
+    assert validate(document) == []
+    assert "fcn_resnet50 (segmentation, 3 classes)" in format_report(document)
+    tampered = copy.deepcopy(document)
+    tampered["rows"][0]["miou"] = 1.5
+    assert any("miou: must be a number in [0, 1]" in p for p in validate(tampered))
+    shifted = copy.deepcopy(document)
+    row = next(r for r in shifted["rows"] if r["delta_miou"])
+    row["delta_miou"] += 0.01
+    assert validate(shifted)  # outside its interval, or no longer ref_miou - miou
+    with pytest.raises(SysnoiseError, match="ranks classification runs"):
+        submit(document, entries_dir=tmp_path)
+    with pytest.raises(SysnoiseError, match="compare reads classification runs"):
+        compare_runs(Run(document, None), Run(document, None))
