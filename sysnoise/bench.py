@@ -153,6 +153,14 @@ def evaluate_model(
     reference = spec.reference
     task = task_for(spec.task)
     dataset, noises = images.dataset, images.noises
+    task_skipped = []
+    if task.store_kind == "dense":  # INT8 calibration batches are classification crops
+        task_skipped = [
+            SkippedNoise(noise, "unavailable", _DENSE_INT8)
+            for noise, pipeline in noises
+            if pipeline.precision == "int8"
+        ]
+        noises = [(n, p) for n, p in noises if p.precision != "int8"]
     calibration = None
     if any(pipeline.precision == "int8" for _, pipeline in noises):
         if config.calibration_data is not None:
@@ -217,7 +225,7 @@ def evaluate_model(
         evaluated,
         backend_label,
         time.perf_counter() - started,
-        skipped=[*images.skipped, *skipped],
+        skipped=[*images.skipped, *task_skipped, *skipped],
         backends=backends,
         calibration=None if calibration is None else calibration.describe(),
         model_sides={key: variant.label for key, variant in model_sides.items()},
@@ -230,6 +238,12 @@ def evaluate_model(
         document, task.predictions_frame(run, evaluation), config.out_dir, stem
     )
     return BenchOutcome(document, json_path, evaluation)
+
+
+_DENSE_INT8 = (
+    "INT8 needs a calibration batch, which sysnoise takes from classification crops; dense "
+    "tasks run in fp32, fp16 and bf16"
+)
 
 
 def _model_identity(config: BenchConfig, spec: ModelSpec) -> str:
