@@ -152,6 +152,11 @@ def evaluate_model(
     shard = current_shard()
     reference = spec.reference
     task = task_for(spec.task)
+    if task.name != "classification" and images.source is not FileSource:
+        raise SysnoiseError(
+            f"{spec.name} is a {task.name} model; stored ImageNet-S sets hold classification "
+            "crops: evaluate it on image files (--data) instead"
+        )
     dataset, noises = images.dataset, images.noises
     task_skipped = []
     if task.store_kind == "dense":  # INT8 calibration batches are classification crops
