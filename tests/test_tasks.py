@@ -96,6 +96,15 @@ def test_the_engine_batches_dense_inputs_by_size_and_caches_their_masks(tmp_path
     assert second.predictions == first.predictions
 
 
+def test_dense_batches_are_capped_by_pixels_and_classification_keeps_its_batch():
+    from sysnoise.tasks.dense import BATCH_PIXELS
+
+    assert _ArgmaxTask().max_batch((1040, 1040, 3), 32) == BATCH_PIXELS // 1040**2 == 2
+    assert _ArgmaxTask().max_batch((4000, 4000, 3), 32) == 1
+    assert _ArgmaxTask().max_batch((64, 64, 3), 32) == 32
+    assert task_for("classification").max_batch((224, 224, 3), 32) == 32
+
+
 def test_a_store_holds_one_kind_of_rows(tmp_path: Path):
     store = PredictionStore(tmp_path / "p.sqlite", "m", kind="dense")
     store.put("img", "pipe", DensePrediction(b"png", "h", 0, 0.0))

@@ -16,6 +16,9 @@ from sysnoise.tasks.base import Task
 # bottom and right with black to a multiple of this, as easyocr's `resize_aspect_ratio` does.
 CANVAS_MULTIPLE = 32
 DENSE_PROTOCOLS = ("shorter", "squash", "longer")
+# Pixels of one forward batch: 8 images of 520x520. A dense model's activations and outputs grow
+# with the image (DeepLabv3-R50 at 520x700 holds gigabytes per 32 images).
+BATCH_PIXELS = 8 * 520 * 520
 
 
 class DenseTask(Task):
@@ -31,6 +34,9 @@ class DenseTask(Task):
 
     def model_input(self, image: np.ndarray, pipeline: Pipeline) -> np.ndarray:
         return resize_whole(image, pipeline)
+
+    def max_batch(self, input_shape: tuple[int, ...], batch_size: int) -> int:
+        return max(1, min(batch_size, BATCH_PIXELS // (input_shape[0] * input_shape[1])))
 
     def example_shape(self, reference: Pipeline) -> tuple[int, int, int, int]:
         side = _round_up(reference.resize_size)
