@@ -33,8 +33,9 @@ LEVEL = 0.95
 
 @dataclass
 class Confusions:
-    """(N, C, C) per-image confusion matrices of one pipeline: against the label masks (zeros
-    where unlabelled) and against the reference pipeline's masks (zeros where either failed)."""
+    """(N, C, C) int32 per-image confusion matrices of one pipeline (pixel counts; their sums
+    over images are int64): against the label masks (zeros where unlabelled) and against the
+    reference pipeline's masks (zeros where either failed)."""
 
     labels: np.ndarray
     agreement: np.ndarray
@@ -133,7 +134,7 @@ def _confusions(
     n = len(evaluation.image_ids)
     tables = {
         key: Confusions(
-            np.zeros((n, classes, classes), np.int64), np.zeros((n, classes, classes), np.int64)
+            np.zeros((n, classes, classes), np.int32), np.zeros((n, classes, classes), np.int32)
         )
         for key in pipelines
     }
