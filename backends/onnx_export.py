@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -77,12 +78,13 @@ def export_onnx(
         rows = np.concatenate([rows, rows])
     args = (torch.from_numpy(rows).to(torch_dtype),)
     exporter = "dynamo"
+    spatial = {"dynamic_size": True} if dynamic_size else {}
     try:
-        _export(cpu_model, args, path, dynamo=True, dynamic_size=dynamic_size)
+        _export(cpu_model, args, path, dynamo=True, **spatial)
     except Exception as dynamo_error:
         exporter = "torchscript"
         try:
-            _export(cpu_model, args, path, dynamo=False, dynamic_size=dynamic_size)
+            _export(cpu_model, args, path, dynamo=False, **spatial)
         except Exception as legacy_error:
             raise SysnoiseError(
                 f"cannot export the model to ONNX: dynamo exporter: {dynamo_error}; "
@@ -100,7 +102,7 @@ def export_onnx(
     return exporter
 
 
-def _export(model: Any, args: tuple, path: Path, dynamo: bool, dynamic_size: bool) -> None:
+def _export(model: Any, args: tuple, path: Path, dynamo: bool, dynamic_size: bool = False) -> None:
     import torch
 
     axes = {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
@@ -141,10 +143,11 @@ def cached_onnx(
         return _cached_copy(model, Path(root), dtype)
     name = _file_name(model, example, context.model_id, dtype, context.dynamic_size)
     path = Path(root) / "onnx" / name
+    export = export_onnx
+    if context.dynamic_size:
+        export = functools.partial(export_onnx, dynamic_size=True)
     if not path.is_file():
-        atomic_write(
-            path, lambda tmp: export_onnx(model, example, tmp, dtype, context.dynamic_size)
-        )
+        atomic_write(path, lambda tmp: export(model, example, tmp, dtype))
     return path
 
 
