@@ -14,8 +14,9 @@ CONSTRAINTS ?= constraints.txt
 PIP_INSTALL = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS)
 
 # Only what the user sets is passed on: every default lives in the CLI (sysnoise.config).
-# MODEL SUITE DATA LABELS ANN LIMIT BATCH WORKERS OUT WEIGHTS DEVICE REFERENCE NOISES
+# MODEL SUITE DATA LABELS ANN LIMIT BATCH WORKERS OUT WEIGHTS DEVICE REFERENCE NOISES TASK LABEL_MAP
 BENCH_ARGS = $(if $(MODEL),--model $(MODEL)) $(if $(SUITE),--suite $(SUITE)) \
+	$(if $(TASK),--task $(TASK)) $(if $(LABEL_MAP),--label-map $(LABEL_MAP)) \
 	$(if $(BATCH),--batch $(BATCH)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(OUT),--out $(OUT)) \
 	$(if $(DATA),--data $(DATA)) $(if $(LABELS),--labels $(LABELS)) $(if $(LIMIT),--limit $(LIMIT)) \
 	$(if $(ANN),--annotations $(ANN)) \

@@ -41,6 +41,7 @@ class BackendContext:
     model_id: str = ""  # fingerprint of the exact (possibly patched) model; keys every artefact
     calibration: np.ndarray | None = None  # normalised float32 NCHW batch for INT8 calibration
     calibration_method: str = "minmax"  # "minmax", "entropy" or "percentile"
+    dynamic_size: bool = False  # inputs of many heights and widths (dense tasks), not one
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not re.fullmatch(r"cuda:\d+", self.device):

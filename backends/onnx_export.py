@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -55,9 +56,14 @@ def module_fingerprint(model: torch.nn.Module) -> str:
 
 
 def export_onnx(
-    model: torch.nn.Module, example: np.ndarray, path: Path, dtype: str = "fp32"
+    model: torch.nn.Module,
+    example: np.ndarray,
+    path: Path,
+    dtype: str = "fp32",
+    dynamic_size: bool = False,
 ) -> str:
-    """Write `model` as ONNX (opset 18, batch axis dynamic) to `path`; returns the exporter used.
+    """Write `model` as ONNX (opset 18, batch axis dynamic, and height and width with
+    `dynamic_size`) to `path`; returns the exporter used.
 
     The export runs on a CPU copy of the model, cast to `dtype` ("fp32" or "fp16"): an FP16 graph
     is what a strongly typed TensorRT network needs for FP16.
@@ -72,12 +78,13 @@ def export_onnx(
         rows = np.concatenate([rows, rows])
     args = (torch.from_numpy(rows).to(torch_dtype),)
     exporter = "dynamo"
+    spatial = {"dynamic_size": True} if dynamic_size else {}
     try:
-        _export(cpu_model, args, path, dynamo=True)
+        _export(cpu_model, args, path, dynamo=True, **spatial)
     except Exception as dynamo_error:
         exporter = "torchscript"
         try:
-            _export(cpu_model, args, path, dynamo=False)
+            _export(cpu_model, args, path, dynamo=False, **spatial)
         except Exception as legacy_error:
             raise SysnoiseError(
                 f"cannot export the model to ONNX: dynamo exporter: {dynamo_error}; "
@@ -95,9 +102,10 @@ def export_onnx(
     return exporter
 
 
-def _export(model: Any, args: tuple, path: Path, dynamo: bool) -> None:
+def _export(model: Any, args: tuple, path: Path, dynamo: bool, dynamic_size: bool = False) -> None:
     import torch
 
+    axes = {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
     options: dict[str, Any] = {
         "input_names": [INPUT_NAME],
         "output_names": [OUTPUT_NAME],
@@ -105,9 +113,9 @@ def _export(model: Any, args: tuple, path: Path, dynamo: bool) -> None:
         "dynamo": dynamo,
     }
     if dynamo:
-        options.update(dynamic_shapes=({0: "batch"},), external_data=False, verbose=False)
+        options.update(dynamic_shapes=(axes,), external_data=False, verbose=False)
     else:
-        options.update(dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+        options.update(dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
     # The exporters report progress on stdout and warn about their own deprecations.
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -133,9 +141,13 @@ def cached_onnx(
     root = context.cache_dir if context.cache_dir is not None else Path(tempfile.mkdtemp())
     if getattr(model, "format", None) == "onnx":  # a model file (sysnoise.sources.files)
         return _cached_copy(model, Path(root), dtype)
-    path = Path(root) / "onnx" / _file_name(model, example, context.model_id, dtype)
+    name = _file_name(model, example, context.model_id, dtype, context.dynamic_size)
+    path = Path(root) / "onnx" / name
+    export = export_onnx
+    if context.dynamic_size:
+        export = functools.partial(export_onnx, dynamic_size=True)
     if not path.is_file():
-        atomic_write(path, lambda tmp: export_onnx(model, example, tmp, dtype))
+        atomic_write(path, lambda tmp: export(model, example, tmp, dtype))
     return path
 
 
@@ -162,7 +174,9 @@ def _embed_copy(source: Path, destination: Path) -> None:
         raise SysnoiseError(f"{source.name} is too large to copy into the cache: {exc}") from None
 
 
-def _file_name(model: torch.nn.Module, example: np.ndarray, model_id: str, dtype: str) -> str:
+def _file_name(
+    model: torch.nn.Module, example: np.ndarray, model_id: str, dtype: str, dynamic_size: bool
+) -> str:
     import torch
 
     model_id = model_id or module_fingerprint(model)
@@ -173,6 +187,8 @@ def _file_name(model: torch.nn.Module, example: np.ndarray, model_id: str, dtype
         "opset": OPSET,
         "torch": torch.__version__,
     }
+    if dynamic_size:
+        key["dynamic_size"] = True
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", model_id)[:40].strip("-.") or "model"
     return f"{slug}-{dtype}-{digest}.onnx"

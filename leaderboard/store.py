@@ -56,6 +56,11 @@ def submit(
         check(document)  # says what it is instead of an object
     result = {k: v for k, v in document.items() if k != "submission"}
     check(result)
+    if result.get("task", "classification") != "classification":
+        raise SysnoiseError(
+            f"the leaderboard ranks classification runs; this is a {result['task']} run: "
+            "read it with `sysnoise report`"
+        )
     root = Path(entries_dir).resolve()
     path = (root / f"{entry_stem(result)}.json").resolve()
     if path.parent != root:

@@ -81,6 +81,10 @@ def validate(document: Any) -> list[str]:
         ]
     problems = list(_non_finite_numbers(document, ""))
     problems += _required_fields(document)
+    if document.get("task") == "segmentation":  # its own rows: leaderboard/segmentation_checks
+        from sysnoise.leaderboard.segmentation_checks import segmentation_problems
+
+        return problems + segmentation_problems(document)
     problems += _reference_problems(document.get("reference"))
     rows = document.get("rows")
     if isinstance(rows, list):

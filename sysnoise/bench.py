@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,15 @@ class BenchOutcome:
     evaluation: Evaluation
 
 
-def load_dataset(config: BenchConfig) -> Dataset:
-    """The dataset the config names (the sample set when no folder is given), limited."""
+def load_dataset(config: BenchConfig, task: str = "classification") -> Dataset:
+    """The dataset the config names (the sample set when no folder is given), limited; for
+    segmentation a VOC-style folder (JPEGImages/, SegmentationClass/) gives its masks."""
     if config.data is None:
         dataset = sample_dataset(config.cache_dir)
+    elif task == "segmentation" and (Path(config.data) / "JPEGImages").is_dir():
+        from sysnoise.tasks.segmentation_data import load_segmentation_folder
+
+        dataset = load_segmentation_folder(config.data, config.label_map)
     else:
         dataset = load_folder(config.data, config.labels)
     return dataset.limit(config.limit, config.seed)
@@ -93,24 +98,41 @@ def run_bench(config: BenchConfig, model: Any = None) -> BenchOutcome | None:
     """
     started = time.perf_counter()
     source = open_source(config, model)
-    spec = source.spec
+    spec = with_task(source.spec, config.task)
     suite = resolve_suite(config.suite, config.noises)
-    dataset = load_dataset(config)
+    dataset = load_dataset(config, spec.task)
     if config.annotations is not None:
         from sysnoise.detection.coco_dataset import check_annotations
 
         check_annotations(spec, dataset, config.annotations)
     loaded = load_source_model(source, config.weights)
+    if loaded.num_classes is not None:
+        spec = replace(spec, num_classes=loaded.num_classes)
     images = RunImages(dataset, suite, suite.resolve(spec.reference))
     return evaluate_model(
         config, spec, loaded.module, loaded.weights_sha256, images, started, limits=loaded
     )
 
 
+def with_task(spec: ModelSpec, task: str | None) -> ModelSpec:
+    """`spec` evaluated as `task` (None: its own). A model file or object takes any task; a zoo
+    model has its own, and another one is a user error."""
+    from sysnoise.tasks import TASKS
+
+    if task is None or task == spec.task:
+        return spec
+    TASKS.get(task)  # an unknown task fails here with the valid names
+    if spec.source not in ("file", "module"):
+        raise SysnoiseError(
+            f"{spec.name} is a {spec.task} model; drop --task {task} or pick a {task} model"
+        )
+    return replace(spec, task=task)
+
+
 def load_source_model(source: ModelSource, weights: Path | None) -> LoadedModel:
     """The source's model. Zoo models (named, fixed limits) load through `load_model`, the one
     loader bench, diff and the stored evaluation share; files and objects carry their limits."""
-    if source.spec.source in ("file", "module"):
+    if source.spec.source in ("file", "module") or source.spec.task != "classification":
         return source.load(weights)
     model, digest = load_model(source.spec, weights)
     return LoadedModel(model, digest)
@@ -134,7 +156,20 @@ def evaluate_model(
     shard = current_shard()
     reference = spec.reference
     task = task_for(spec.task)
+    if task.name != "classification" and images.source is not FileSource:
+        raise SysnoiseError(
+            f"{spec.name} is a {task.name} model; stored ImageNet-S sets hold classification "
+            "crops: evaluate it on image files (--data) instead"
+        )
     dataset, noises = images.dataset, images.noises
+    task_skipped = []
+    if task.store_kind == "dense":  # INT8 calibration batches are classification crops
+        task_skipped = [
+            SkippedNoise(noise, "unavailable", _DENSE_INT8)
+            for noise, pipeline in noises
+            if pipeline.precision == "int8"
+        ]
+        noises = [(n, p) for n, p in noises if p.precision != "int8"]
     calibration = None
     if any(pipeline.precision == "int8" for _, pipeline in noises):
         if config.calibration_data is not None:
@@ -160,6 +195,7 @@ def evaluate_model(
         model_id=fingerprint,
         calibration=None if calibration is None else calibration.batch,
         calibration_method=config.calibration_method,
+        dynamic_size=task.store_kind == "dense",
     )
     example = np.zeros(task.example_shape(reference), dtype=np.float32)
     variants = ModelVariants(model, example, context, limits)
@@ -198,7 +234,7 @@ def evaluate_model(
         evaluated,
         backend_label,
         time.perf_counter() - started,
-        skipped=[*images.skipped, *skipped],
+        skipped=[*images.skipped, *task_skipped, *skipped],
         backends=backends,
         calibration=None if calibration is None else calibration.describe(),
         model_sides={key: variant.label for key, variant in model_sides.items()},
@@ -212,6 +248,12 @@ def evaluate_model(
         document, task.predictions_frame(run, evaluation), config.out_dir, stem
     )
     return BenchOutcome(document, json_path, evaluation)
+
+
+_DENSE_INT8 = (
+    "INT8 needs a calibration batch, which sysnoise takes from classification crops; dense "
+    "tasks run in fp32, fp16 and bf16"
+)
 
 
 def _model_identity(config: BenchConfig, spec: ModelSpec) -> str:

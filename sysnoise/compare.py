@@ -66,6 +66,12 @@ def _mover(delta_a: float, ci_a: list[float], delta_b: float, ci_b: list[float])
 
 def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
     """One record per noise both runs evaluated, in A's order."""
+    tasks = {run.document.get("task", "classification") for run in (a, b)}
+    if tasks != {"classification"}:
+        raise SysnoiseError(
+            "compare reads classification runs (flip rate, Δtop-1); these are "
+            f"{' and '.join(sorted(tasks))} runs: read each with `sysnoise report`"
+        )
     if a.document["dataset"]["fingerprint"] != b.document["dataset"]["fingerprint"]:
         raise SysnoiseError(
             "the two runs are on different images (dataset fingerprints differ); compare runs "

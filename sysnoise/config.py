@@ -40,3 +40,5 @@ class BenchConfig:
     calibration_size: int | None = None  # INT8 calibration images; None: see calibration.py
     calibration_data: Path | None = None  # a folder of calibration images; None: held out
     calibration_method: str = "minmax"
+    task: str | None = None  # None: the model source's (sysnoise.tasks); else it must agree
+    label_map: str = "identity"  # segmentation masks: "identity" (VOC) or "cityscapes" label ids

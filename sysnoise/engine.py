@@ -322,8 +322,11 @@ class Forwarder:
             hashes = list(pending)
             if not final:
                 hashes = hashes[: len(hashes) - len(hashes) % self.batch_size]
-            for start in range(0, len(hashes), self.batch_size):
-                chunk = hashes[start : start + self.batch_size]
+            if not hashes:
+                continue
+            step = self.task.max_batch(pending[hashes[0]].shape, self.batch_size)
+            for start in range(0, len(hashes), step):
+                chunk = hashes[start : start + step]
                 crops = np.stack([pending[h] for h in chunk])
                 check = functools.partial(_check_logits, model_side=model_side)
                 outputs = self.task.forward(self.runner, model_side, crops, self.table, check)

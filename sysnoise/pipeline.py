@@ -15,7 +15,7 @@ from sysnoise.errors import SysnoiseError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_PROTOCOLS = ("shorter", "squash", "crop-resize", "border", "shorter-capped")
+RESIZE_PROTOCOLS = ("shorter", "squash", "crop-resize", "border", "longer", "shorter-capped")
 # Part of every `key`: bumped when the fields or their meaning change, so that predictions cached
 # under another version are never taken for this one's.
 KEY_VERSION = 2
@@ -72,9 +72,10 @@ class Pipeline:
     then a centre crop that pads with the mean colour where the image is smaller, see
     `center_crop_or_pad`); or "crop-resize" (TensorFlow's EfficientNet evaluation: a centre
     square of `crop_size / resize_size` of the shorter side is cut from the decoded image first,
-    then resized to `crop_size`, see `crop_resize_box`). "shorter-capped" is the detection
-    protocol (torchvision's min_size/max_size): shorter side to `resize_size` unless the longer
-    side would pass `crop_size`, which then caps it; nothing is cropped.
+    then resized to `crop_size`, see `crop_resize_box`); or "longer" (dense tasks: longer side
+    to `resize_size` with easyocr's truncating arithmetic, no crop, see `sysnoise.tasks.dense`).
+    "shorter-capped" is the detection protocol (torchvision's min_size/max_size): shorter side to
+    `resize_size` unless the longer side would pass `crop_size`, which then caps it; no crop.
 
     Model side: `ceil_mode` ("model" or "flipped": every max-pool's ceil_mode inverted),
     `upsample` ("model" or the op every upsampling is swapped to, see
@@ -180,11 +181,15 @@ def model_side_label(
 
 def resized_size(height: int, width: int, size: int, protocol: str) -> tuple[int, int]:
     """Output (height, width) of the resize step, with torchvision's rounding for "shorter" and
-    timm's `ResizeKeepRatio(longest=1)` rounding for "border"."""
+    timm's `ResizeKeepRatio(longest=1)` rounding for "border", easyocr's truncation for
+    "longer"."""
     if protocol == "squash":
         return size, size
     if protocol == "shorter-capped":
         raise ValueError("the shorter-capped protocol needs its cap: use capped_size")
+    if protocol == "longer":  # easyocr's resize_aspect_ratio, the same float operations
+        ratio = size / max(height, width)
+        return int(height * ratio), int(width * ratio)
     if protocol == "border":
         ratio = max(height / size, width / size)
         return round(height / ratio), round(width / ratio)

@@ -224,6 +224,14 @@ def header(document: dict[str, Any]) -> str:
 
 def format_report(document: dict[str, Any], all_rows: bool = False) -> str:
     """The whole terminal report. Without `all_rows`, the DEFAULT_ROWS most harmful lines."""
+    if document.get("task") == "segmentation":
+        from sysnoise.tasks.segmentation_text import format_segmentation_report
+
+        return format_segmentation_report(document, all_rows)
+    if document.get("task") == "detection":
+        from sysnoise.detection.report import format_detection_report
+
+        return format_detection_report(document)
     limit = None if all_rows else DEFAULT_ROWS
     table = rows_table(document, limit)
     parts = [header(document), table.to_string(index=False, **_OPTIONS)]

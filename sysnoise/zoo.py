@@ -53,6 +53,11 @@ MODEL_SOURCES: Registry[type[Any]] = Registry("model source")
 MODEL_SOURCES.add("file", "sysnoise.sources.files:FileSource")
 MODEL_SOURCES.add("efficientnet-lite", "sysnoise.sources.efficientnet_lite:EfficientNetLiteSource")
 MODEL_SOURCES.add("torchvision", "sysnoise.sources.torchvision_source:TorchvisionSource")
+MODEL_SOURCES.add(
+    "torchvision-segmentation",
+    "sysnoise.sources.torchvision_segmentation:TorchvisionSegmentationSource",
+)
+MODEL_SOURCES.add("craft", "sysnoise.sources.craft:CraftSource")
 MODEL_SOURCES.add("detection", "sysnoise.sources.detection_source:DetectionSource")
 MODEL_SOURCES.add("timm", "sysnoise.sources.timm_source:TimmSource")
 MODEL_SOURCES.add("module", "sysnoise.sources.module:ModuleSource")

@@ -59,12 +59,12 @@ def test_label_maps_and_arrays_round_trip():
     np.testing.assert_array_equal(back["boxes"], boxes)
 
 
-def test_dense_inputs_keep_the_aspect_and_border_pads_to_the_canvas():
+def test_dense_inputs_keep_the_aspect_and_longer_pads_to_the_canvas():
     image = np.full((100, 150, 3), 200, np.uint8)
     assert resize_whole(image, DENSE).shape == (96, 144, 3)
-    border = resize_whole(image, DENSE.with_changes(resize_protocol="border"))
-    assert border.shape == (64, 96, 3)  # 64x96 content, already multiples of 32
-    odd = resize_whole(image, DENSE.with_changes(resize_protocol="border", resize_size=90))
+    longer = resize_whole(image, DENSE.with_changes(resize_protocol="longer"))
+    assert longer.shape == (64, 96, 3)  # 64x96 content, already multiples of 32
+    odd = resize_whole(image, DENSE.with_changes(resize_protocol="longer", resize_size=90))
     assert odd.shape == (64, 96, 3) and not odd[60:].any() and odd[:60, :90].all()
     with pytest.raises(ValueError, match="crops"):
         resize_whole(image, DENSE.with_changes(resize_protocol="crop-resize"))
@@ -94,6 +94,15 @@ def test_the_engine_batches_dense_inputs_by_size_and_caches_their_masks(tmp_path
     second, backend = run()
     assert backend.rows == 0 and second.cached == 6
     assert second.predictions == first.predictions
+
+
+def test_dense_batches_are_capped_by_pixels_and_classification_keeps_its_batch():
+    from sysnoise.tasks.dense import BATCH_PIXELS
+
+    assert _ArgmaxTask().max_batch((1040, 1040, 3), 32) == BATCH_PIXELS // 1040**2 == 2
+    assert _ArgmaxTask().max_batch((4000, 4000, 3), 32) == 1
+    assert _ArgmaxTask().max_batch((64, 64, 3), 32) == 32
+    assert task_for("classification").max_batch((224, 224, 3), 32) == 32
 
 
 def test_a_store_holds_one_kind_of_rows(tmp_path: Path):

@@ -36,13 +36,27 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--data",
         type=Path,
         default=None,
-        help="image folder (ImageNet val layout or any images); default: sample set",
+        help="image folder (ImageNet val layout, a VOC-style segmentation folder with "
+        "JPEGImages/ and SegmentationClass/, or any images); default: sample set",
     )
     parser.add_argument(
         "--labels",
         type=Path,
         default=None,
         help="labels file for a flat folder (LOC_val_solution.csv or labels.txt)",
+    )
+    parser.add_argument(
+        "--task",
+        default=None,
+        help="classification, segmentation or detection; default: the model's own (a zoo "
+        "model's task cannot be changed; a model file or object takes the one given)",
+    )
+    parser.add_argument(
+        "--label-map",
+        default=defaults.label_map,
+        choices=("identity", "cityscapes"),
+        help="segmentation masks: class indices as stored (VOC palette PNGs, the default) or "
+        "Cityscapes label ids mapped to the 19 training ids",
     )
     parser.add_argument(
         "--annotations",
@@ -166,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
         calibration_size=args.calibration,
         calibration_data=args.calibration_data,
         calibration_method=args.calibration_method,
+        task=args.task,
+        label_map=args.label_map,
     )
     if args.imagenet_s is not None:
         from sysnoise.imagenet_s.evaluate import run_stored_bench
@@ -175,12 +191,7 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_bench(config)
     if outcome is None:  # a rank other than 0 of a distributed run: rank 0 reports
         return 0
-    if outcome.document.get("task") == "detection":
-        from sysnoise.detection.report import format_detection_report
-
-        print(format_detection_report(outcome.document))
-    else:
-        print(format_report(outcome.document))
+    print(format_report(outcome.document))
     print(f"\nwrote {outcome.json_path} (+ .csv, .predictions.csv.gz)")
     failed = [s["noise"] for s in outcome.document["not_evaluated"] if s["status"] == "failed"]
     if failed:

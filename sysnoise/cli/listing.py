@@ -82,10 +82,11 @@ def model_entries() -> list[tuple[str, str]]:
         for name in names:
             spec = resolve_model(name)
             top1 = f"{spec.published_top1:.2f}%" if spec.published_top1 else "?"
+            what = f"published top-1 {top1}" if spec.task == "classification" else spec.task
             rows.append(
                 (
                     name,
-                    f"{spec.weights_tag}, published top-1 {top1}, reference "
+                    f"{spec.weights_tag}, {what}, reference "
                     f"{spec.reference.resizer} {spec.reference.resize_size}/"
                     f"{spec.reference.crop_size}",
                 )

@@ -33,6 +33,7 @@ class LoadedModel:
     backends: tuple[str, ...] | None = None
     precisions: tuple[str, ...] | None = None
     limit_reason: str = ""
+    num_classes: int | None = None  # the checkpoint's, where it decides (None: the spec's)
 
     def not_applicable(self, pipeline: Pipeline) -> str | None:
         """Why `pipeline`'s model side cannot apply to this model, or None."""

@@ -9,7 +9,8 @@ that differ:
   resizes and centre-crops to a fixed size; a dense task resizes without cropping, so its inputs
   have the image's own aspect ratio.
 - ``batch_group(model_input)``: inputs with equal groups share a batch (default: equal shapes, so
-  dense images of one size are batched together and the rest run one at a time).
+  dense images of one size are batched together and the rest run one at a time);
+  ``max_batch(input_shape, batch_size)`` caps a batch (dense: `BATCH_PIXELS` pixels at most).
 - ``example_shape(reference)``: the probe batch for model patches and exports.
 - ``forward(runner, model_side, crops, table, check)``: one per-image output per crop. The runner
   (`sysnoise.engine.ModelRunner`) gives top-k (`predict`) or raw outputs (`infer`) of a prepared
@@ -57,6 +58,7 @@ from sysnoise.tasks.base import Task
 
 TASKS: Registry[type[Task]] = Registry("task")
 TASKS.add("classification", "sysnoise.tasks.classification:ClassificationTask")
+TASKS.add("segmentation", "sysnoise.tasks.segmentation:SegmentationTask")
 TASKS.add("detection", "sysnoise.tasks.detection:DetectionTask")
 
 

@@ -38,6 +38,10 @@ class Task(ABC):
         """Inputs with equal groups may share one forward batch (default: equal shapes)."""
         return model_input.shape
 
+    def max_batch(self, input_shape: tuple[int, ...], batch_size: int) -> int:
+        """How many inputs of `input_shape` one forward takes (default: the batch size)."""
+        return batch_size
+
     def example_shape(self, reference: Pipeline) -> tuple[int, int, int, int]:
         """The (1, 3, H, W) batch shape that probes model patches and exports the model."""
         return (1, 3, reference.crop_size, reference.crop_size)

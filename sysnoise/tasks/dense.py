@@ -12,17 +12,20 @@ from sysnoise.pipeline import Pipeline, resized_size
 from sysnoise.store import DensePrediction
 from sysnoise.tasks.base import Task
 
-# "border" inputs (longer side to the canvas, as text detectors take them) are padded at the
+# "longer" inputs (longer side to the canvas, as text detectors take them) are padded at the
 # bottom and right with black to a multiple of this, as easyocr's `resize_aspect_ratio` does.
 CANVAS_MULTIPLE = 32
-DENSE_PROTOCOLS = ("shorter", "squash", "border")
+DENSE_PROTOCOLS = ("shorter", "squash", "longer")
+# Pixels of one forward batch: 8 images of 520x520. A dense model's activations and outputs grow
+# with the image (DeepLabv3-R50 at 520x700 holds gigabytes per 32 images).
+BATCH_PIXELS = 8 * 520 * 520
 
 
 class DenseTask(Task):
     """A task whose model sees the whole image (no crop) and predicts per pixel or per object.
 
     Inputs: "shorter" (shorter side to `resize_size`, as torchvision's segmentation presets),
-    "squash", or "border" (longer side to `resize_size`, then padded to a multiple of
+    "squash", or "longer" (longer side to `resize_size`, then padded to a multiple of
     `CANVAS_MULTIPLE`); `crop_size` is not used. Predictions are stored as encoded bytes and kept
     encoded in the `Evaluation` (a list per pipeline, None: no prediction) until scored.
     """
@@ -31,6 +34,9 @@ class DenseTask(Task):
 
     def model_input(self, image: np.ndarray, pipeline: Pipeline) -> np.ndarray:
         return resize_whole(image, pipeline)
+
+    def max_batch(self, input_shape: tuple[int, ...], batch_size: int) -> int:
+        return max(1, min(batch_size, BATCH_PIXELS // (input_shape[0] * input_shape[1])))
 
     def example_shape(self, reference: Pipeline) -> tuple[int, int, int, int]:
         side = _round_up(reference.resize_size)
@@ -65,7 +71,7 @@ def resize_whole(image: np.ndarray, pipeline: Pipeline) -> np.ndarray:
         image.shape[0], image.shape[1], pipeline.resize_size, pipeline.resize_protocol
     )
     resized = RESIZERS.get(pipeline.resizer).resize(image, height, width)
-    if pipeline.resize_protocol != "border":
+    if pipeline.resize_protocol != "longer":
         return resized
     canvas = np.zeros((_round_up(height), _round_up(width), 3), dtype=np.uint8)
     canvas[:height, :width] = resized

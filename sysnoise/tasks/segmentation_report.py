@@ -1,0 +1,139 @@
+"""The results document of a segmentation run: classification's layout, segmentation's rows.
+
+Top-level sections are the same as `sysnoise.results.build_result`'s (tool, environment, model,
+dataset, suite, reference, categories, rows, not_evaluated, backends, run), with ``task`` set to
+"segmentation". Rows carry mIoU figures (`sysnoise.tasks.segmentation_metrics.noise_scores`)
+instead of accuracies; categories summarise delta-mIoU when the images have masks, else the
+agreement gap (1 - agreement mIoU with the reference masks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sysnoise.environment import environment, tool_info
+from sysnoise.hashing import dataset_fingerprint
+from sysnoise.metrics import category_summary
+from sysnoise.results import SCHEMA_VERSION, _first_errors, _input_difference
+from sysnoise.tasks.segmentation_metrics import (
+    class_iou,
+    confusions,
+    mean_iou,
+    noise_scores,
+    pixel_accuracy,
+)
+
+if TYPE_CHECKING:
+    from sysnoise.engine import Evaluation
+    from sysnoise.results import RunInputs
+
+TASK = "segmentation"
+
+
+def build_segmentation_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
+    """The JSON-ready results document of a segmentation run."""
+    reference = run.spec.reference
+    classes = run.spec.num_classes
+    tables, labelled = confusions(run, evaluation, classes)
+    ref_ok = ~_failed(evaluation, reference.key)
+    rows = []
+    seen = {_digest(evaluation, reference.key): "reference"}
+    for noise, pipeline in run.noises:
+        valid = ref_ok & ~_failed(evaluation, pipeline.key)
+        scores = noise_scores(tables[reference.key], tables[pipeline.key], valid, labelled)
+        identical_to = seen.setdefault(_digest(evaluation, pipeline.key), noise.name)
+        gap = scores["agreement_miou"]
+        rows.append(
+            {
+                "noise": noise.name,
+                "category": noise.category_for(reference),
+                "changes": dict(noise.changes),
+                "model_side": run.model_sides.get(pipeline.key, pipeline.model_side.label),
+                **scores,
+                "agreement_gap": None if gap is None else 1 - gap,
+                **_input_difference(evaluation, pipeline.key, valid),
+                "errors": _first_errors(evaluation.errors[pipeline.key]),
+                "identical_to": None if identical_to == noise.name else identical_to,
+            }
+        )
+    scored = ref_ok & labelled
+    ref_sum = tables[reference.key].labels[scored].sum(axis=0)
+    summary_value = "delta_miou" if scored.any() else "agreement_gap"
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "task": TASK,
+        "tool": tool_info(),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(),
+        "model": {
+            "name": run.spec.name,
+            "source": run.spec.source,
+            "arch": run.spec.arch,
+            "weights_tag": run.spec.weights_tag,
+            "weights_url": run.spec.weights_url,
+            "weights_sha256": run.weights_sha256,
+            "fingerprint": run.model_fingerprint,
+            "num_classes": classes,
+            "backend": run.backend,
+        },
+        "dataset": {
+            "name": run.dataset.name,
+            "root": str(run.dataset.root) if run.dataset.root else None,
+            "description": run.dataset.description,
+            "n_images": len(evaluation.image_ids),
+            "n_labelled": int(labelled.sum()),
+            "fingerprint": dataset_fingerprint(
+                evaluation.image_ids, evaluation.image_hashes, labelled.astype(int).tolist()
+            ),
+            "sample": run.dataset.sample,
+        },
+        "suite": {
+            "name": run.suite.name,
+            "description": run.suite.description,
+            "n_noises": len(run.noises),
+            "noises": [noise.name for noise, _ in run.suite.resolve(reference)],
+        },
+        "reference_pipeline": reference.to_dict(),
+        "reference": {
+            "n_images": int(ref_ok.sum()),
+            "n_failed": int((~ref_ok).sum()),
+            "n_labelled": int(scored.sum()),
+            "miou": mean_iou(ref_sum) if scored.any() else None,
+            "pixel_accuracy": pixel_accuracy(ref_sum) if scored.any() else None,
+            "per_class_iou": [None if np.isnan(v) else float(v) for v in class_iou(ref_sum)]
+            if scored.any()
+            else None,
+            "errors": _first_errors(evaluation.errors[reference.key]),
+        },
+        "categories": category_summary(rows, summary_value),
+        "category_value": summary_value,
+        "rows": rows,
+        "not_evaluated": [
+            {
+                "noise": skip.noise.name,
+                "category": skip.noise.category_for(reference),
+                "changes": dict(skip.noise.changes),
+                "status": skip.status,
+                "reason": skip.reason,
+            }
+            for skip in run.skipped
+        ],
+        "backends": run.backends,
+        "calibration": run.calibration,
+        "run": {
+            "seconds": round(run.seconds, 3),
+            "forward_passes": evaluation.forwards,
+            "cached_predictions": evaluation.cached,
+        },
+    }
+
+
+def _failed(evaluation: Evaluation, key: str) -> np.ndarray:
+    return np.array([blob is None for blob in evaluation.predictions[key]], dtype=bool)
+
+
+def _digest(evaluation: Evaluation, key: str) -> tuple:
+    return tuple(evaluation.predictions[key])
