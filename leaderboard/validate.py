@@ -85,6 +85,10 @@ def validate(document: Any) -> list[str]:
         from sysnoise.leaderboard.segmentation_checks import segmentation_problems
 
         return problems + segmentation_problems(document)
+    if document.get("task") == "detection":  # its own rows: leaderboard/detection_checks
+        from sysnoise.leaderboard.detection_checks import detection_problems
+
+        return problems + detection_problems(document)
     problems += _reference_problems(document.get("reference"))
     rows = document.get("rows")
     if isinstance(rows, list):

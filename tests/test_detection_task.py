@@ -74,14 +74,14 @@ def _annotations(tmp_path: Path) -> Path:
 
 
 def _config(tmp_path: Path, **changes: object) -> BenchConfig:
-    return BenchConfig(
-        data=_folder(tmp_path) if not (tmp_path / "images").exists() else tmp_path / "images",
-        noises=NOISES,
-        out_dir=tmp_path / "out",
-        cache_dir=tmp_path / "cache",
-        progress=False,
-        **changes,
-    )
+    fields = {
+        "data": _folder(tmp_path) if not (tmp_path / "images").exists() else tmp_path / "images",
+        "noises": NOISES,
+        "out_dir": tmp_path / "out",
+        "cache_dir": tmp_path / "cache",
+        "progress": False,
+    }
+    return BenchConfig(**{**fields, **changes})
 
 
 def test_detection_bench_agreement_and_annotations(tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_detection_bench_agreement_and_annotations(tmp_path: Path) -> None:
     rows = {row["noise"]: row for row in document["rows"]}
     # The FPN's top-down path upsamples with nearest: bilinear moves boxes.
     assert rows["upsample=bilinear"]["model_side"] == "torch-fp32+upsample=bilinear"
-    assert rows["upsample=bilinear"]["changed_image_rate"] > 0
+    assert rows["upsample=bilinear"]["flip_rate"] > 0
     assert rows["resize=pil-bilinear"]["input_max_abs_diff"] > 0
     for row in rows.values():
         for metric, delta in row["deltas"].items():
@@ -159,3 +159,18 @@ def test_postprocess_is_not_applicable_to_classifiers() -> None:
     assert Pipeline().key == Pipeline().with_changes(postprocess="model").key
     assert "postprocess" not in Pipeline().to_dict() and noisy.to_dict()["postprocess"]
     assert Pipeline.from_dict(noisy.to_dict()) == noisy
+
+
+def test_detection_documents_validate_and_report(tmp_path: Path) -> None:
+    from sysnoise.leaderboard.validate import validate
+    from sysnoise.report import format_report
+
+    config = _config(tmp_path, noises="resize=pil-bilinear,postprocess=box-offset-flipped")
+    document = run_bench(config, _source()).document
+    assert validate(document) == []
+    assert set(document["categories"]) == {"resize", "postprocess"}
+    assert "stayed/lost/new" in format_report(document)
+    broken = json.loads(json.dumps(document))
+    broken["rows"][0]["scores"]["map"] = 1.5
+    broken["categories"]["resize"]["mean"] = 0.3
+    assert any("scores.map: must be a fraction" in p for p in validate(broken))

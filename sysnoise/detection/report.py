@@ -32,7 +32,7 @@ def format_detection_report(document: dict[str, Any]) -> str:
             f"{_percent(scores.get('ap50')):>6} {_percent(scores.get('ap75')):>6} "
             f"{delta_text:>24} "
             f"{'/'.join(str(moved.get(k, '-')) for k in ('stayed', 'lost', 'new')):>16} "
-            f"{_percent(row['changed_image_rate']):>15}"
+            f"{_percent(row['flip_rate']):>15}"
         )
     skipped = document["not_evaluated"]
     if skipped:

@@ -25,14 +25,14 @@ from sysnoise.detection.coco_metrics import (
 )
 from sysnoise.environment import environment, tool_info
 from sysnoise.hashing import dataset_fingerprint
-from sysnoise.metrics import psnr
+from sysnoise.metrics import category_summary, psnr
+from sysnoise.results import SCHEMA_VERSION
 from sysnoise.tasks.detection import decode_detections
 
 if TYPE_CHECKING:
     from sysnoise.engine import Evaluation
     from sysnoise.results import RunInputs
 
-SCHEMA_VERSION = 1  # of the detection document
 RESAMPLES = 200  # bootstrap resamples of the images per noise
 MATCH_IOU = 0.5  # a detection "stays" when a same-label one overlaps it this much
 
@@ -76,8 +76,8 @@ def detection_document(
         )
     reference_found = [found[reference.key][i] for i in np.flatnonzero(ref_ok)]
     return {
+        "schema_version": SCHEMA_VERSION,
         "task": "detection",
-        "detection_schema_version": SCHEMA_VERSION,
         "tool": tool_info(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "environment": environment(),
@@ -107,6 +107,8 @@ def detection_document(
         },
         "scored_against": "annotations" if truth is not None else "reference detections",
         "agreement_threshold": AGREEMENT_THRESHOLD,
+        "categories": category_summary(rows, "delta_map"),
+        "category_value": "delta_map",
         "rows": rows,
         "not_evaluated": [
             {"noise": s.noise.name, "status": s.status, "reason": s.reason} for s in run.skipped
@@ -139,7 +141,8 @@ def detection_changes(
     reference: Sequence[Detections], noisy: Sequence[Detections], threshold: float
 ) -> dict[str, Any]:
     """Detections at or above `threshold` that stay (a same-label noisy one at IoU >= 0.5, one to
-    one), are lost or are new, and the share of images where any moved."""
+    one), are lost or are new, and the share of images where any moved (`flip_rate`, the
+    detection analogue of classification's)."""
     stayed = lost = new = changed = 0
     for before, after in zip(reference, noisy, strict=True):
         kept = _matched(before.above(threshold), after.above(threshold))
@@ -149,7 +152,7 @@ def detection_changes(
         changed += int(len(before.above(threshold)) != kept or len(after.above(threshold)) != kept)
     return {
         "detections": {"stayed": stayed, "lost": lost, "new": new},
-        "changed_image_rate": changed / len(reference) if len(reference) else None,
+        "flip_rate": changed / len(reference) if len(reference) else None,
     }
 
 
@@ -160,7 +163,13 @@ def _noise_scores(
     resamples: int,
 ) -> dict[str, Any]:
     if not reference:
-        return {"scores": None, "deltas": None, "detections": None, "changed_image_rate": None}
+        return {
+            "scores": None,
+            "deltas": None,
+            "delta_map": None,
+            "detections": None,
+            "flip_rate": None,
+        }
     against = truth if truth is not None else agreement_truth(reference)
     categories = sorted({int(c) for d in (*reference, *noisy, *against) for c in d.labels})
     ref_eval = CocoEvaluation(against, reference, categories)
@@ -173,6 +182,7 @@ def _noise_scores(
             m: {"delta": d.delta, "ci": None if d.low is None else [d.low, d.high]}
             for m, d in deltas.items()
         },
+        "delta_map": deltas["map"].delta,  # what the categories summarise
         **detection_changes(reference, noisy, AGREEMENT_THRESHOLD),
     }
 
