@@ -6,7 +6,8 @@ rows into each variant's .npy at their offsets and, every `chunk_size` images, m
 and only then advances that variant's progress record. A variant is marked done only after its
 file is complete, synced and hashed. A re-run reads the records and continues from the first
 chunk a variant is missing, so an interruption (Ctrl-C, kill) costs at most one chunk; the rows it
-rewrites come out bit-identical. The manifest is written last, atomically.
+rewrites come out bit-identical. The manifest is written last, atomically. Under torchrun each
+rank does this for its own rows (`sysnoise.imagenet_s.parts`), and the files come out the same.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sysnoise.config import default_cache_dir
 from sysnoise.datasets import Dataset, load_folder, sample_dataset
-from sysnoise.distributed import Shard
 from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s import layout
 from sysnoise.imagenet_s.manifest import write_manifest
@@ -45,6 +45,9 @@ from sysnoise.imagenet_s.variants import (
     with_protocol,
 )
 from sysnoise.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from sysnoise.distributed import Shard
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +135,8 @@ def write_set(
     the same bytes one process writes. `root` must be a folder every rank sees. `shard`: this
     process's rank (default: the only one). Rank 0 returns the outcome, the others None.
     """
+    from sysnoise.distributed import Shard
+
     started = time.perf_counter()
     shard = shard or Shard()
     if not dataset.records:

@@ -10,12 +10,14 @@ as one process would have left it. A run with another number of ranks starts the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sysnoise.distributed import Shard
 from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s import layout
 from sysnoise.imagenet_s.variants import Variant
+
+if TYPE_CHECKING:
+    from sysnoise.distributed import Shard
 
 # A progress record (images_done, failures) and the file it is kept in, per variant.
 Records = dict[str, tuple[dict[str, Any], Path]]
