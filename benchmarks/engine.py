@@ -13,7 +13,7 @@ Measured in one run:
 
 Both engine runs start with an empty prediction cache.
 
-    python benchmarks/engine.py [--suite imagenet-s] [--limit N] [--batch 16] [--workers 1]
+    python benchmarks/engine.py [--suite decoders-x-resizers] [--limit N] [--batch 16] [--workers 1]
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def differences(evaluation: Evaluation, naive: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="imagenet-s")
+    parser.add_argument("--suite", default="decoders-x-resizers")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
