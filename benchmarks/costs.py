@@ -14,8 +14,7 @@ prints it) is given, `--gpus` GPUs per node, on `--nodes` nodes: preparation and
 overlap, so the wall time is the larger of the two; the smaller one is hidden.
 
     python benchmarks/costs.py [--model resnet50] [--suites decoders-x-resizers,sysnoise]
-        [--limit N]
-        [--cores 16] [--gpu-rate R] [--gpus 1] [--nodes 1] [--images 50000]
+        [--limit N] [--cores 16] [--gpu-rate R] [--gpus 1] [--nodes 1] [--images 50000]
 """
 
 from __future__ import annotations
