@@ -15,6 +15,7 @@ from sysnoise.calibration import calibration_from_folder, split_calibration
 from sysnoise.config import BenchConfig
 from sysnoise.datasets import Dataset, ImageRecord, load_folder, sample_dataset
 from sysnoise.distributed import current_shard
+from sysnoise.document import ResultDocument
 from sysnoise.engine import EngineOptions, Evaluation, FileSource, ImageSource, evaluate
 from sysnoise.errors import SysnoiseError
 from sysnoise.hashing import model_fingerprint
@@ -68,8 +69,8 @@ class RunImages:
     reference_crop: Callable[[ImageRecord], np.ndarray] | None = None  # None: decode the file
     # why a pipeline's pixels cannot be made here; stored pixels need no decoder
     pixels_unavailable: Callable[[Pipeline], str | None] = pixel_side_unavailable
-    # sections added to the results document, computed from it
-    extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # sections added to the results document (fields of ResultDocument), computed from it
+    extra: Callable[[ResultDocument], dict[str, Any]] | None = None
 
 
 def open_source(config: BenchConfig, model: Any = None) -> ModelSource:
@@ -202,10 +203,10 @@ def evaluate_model(
     )
     document = build_result(run, evaluation)
     if images.extra is not None:
-        document.update(images.extra(document))
-    stem = result_stem(run, document["created"])
+        document = document.model_copy(update=images.extra(document))
+    stem = result_stem(run, document.created)
     json_path = write_result(document, predictions_frame(run, evaluation), config.out_dir, stem)
-    return BenchOutcome(document, json_path, evaluation)
+    return BenchOutcome(document.to_dict(), json_path, evaluation)
 
 
 def _model_identity(config: BenchConfig, spec: ModelSpec) -> str:
