@@ -111,7 +111,7 @@ def _schema_messages(error: Any) -> list[str]:
         return [f"{path}: must hold {bound} values, got {len(value)}"]
     if kind in ("enum", "const"):
         allowed = bound if kind == "enum" else [bound]
-        return [f"{path}: {_short(value)} is not one of {', '.join(map(repr, allowed))}"]
+        return [f"{path}: {_short(repr(value))} is not one of {', '.join(map(repr, allowed))}"]
     return [f"{path}: {_short(error.message)}"]
 
 
