@@ -68,7 +68,7 @@ def forwards_per_image(records, pipelines) -> float:
         distinct = set()
         for pipeline in pipelines:
             try:
-                distinct.add((pipeline.model_fields, array_hash(preparer.model_input(pipeline))))
+                distinct.add((pipeline.model_side, array_hash(preparer.model_input(pipeline))))
             except PreprocessError:
                 pass
         total += len(distinct)

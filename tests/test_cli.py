@@ -27,7 +27,7 @@ def _bench(tmp_path: Path, *extra: str) -> list[str]:
     [
         ("decoders", len(DECODERS)),
         ("resizers", len(RESIZERS)),
-        ("suites", 3),
+        ("suites", 4),
         ("colours", len(COLOURS)),
     ],
 )

@@ -136,3 +136,18 @@ def test_the_cache_key_covers_every_field_and_the_key_version(monkeypatch):
     before = REFERENCE.key
     monkeypatch.setattr(pipeline, "KEY_VERSION", pipeline.KEY_VERSION + 1)
     assert REFERENCE.key != before  # a new key version never finds the old cached predictions
+
+
+def test_a_pipeline_is_its_pixel_side_and_its_model_side():
+    from sysnoise.pipeline import ModelSide, PixelSide
+
+    assert Pipeline.from_sides(PixelSide(), ModelSide()) == REFERENCE  # one set of defaults
+    noisy = REFERENCE.with_changes(decoder="cv2", precision="fp16", exif="apply")
+    rebuilt = Pipeline.from_sides(noisy.pixel_side, noisy.model_side, noisy.mean, noisy.std)
+    assert rebuilt == noisy and Pipeline.from_dict(noisy.to_dict()) == noisy
+    assert noisy.pixel_side == PixelSide(decoder="cv2", exif="apply")
+    assert noisy.model_side == ModelSide(precision="fp16")
+    assert noisy.model_side.label == "torch-fp16"
+    other_decoder = noisy.with_changes(decoder="pyav").pixel_side
+    assert other_decoder != noisy.pixel_side
+    assert other_decoder.after_decoding == noisy.pixel_side.after_decoding
