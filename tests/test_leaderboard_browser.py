@@ -177,7 +177,7 @@ def test_index_fits_1280_px_and_shows_the_cross_model_views(site, browser, artef
     assert browser.execute_script(overflow) <= 0  # wide tables scroll inside their box
     heatmaps = browser.find_elements(By.CSS_SELECTOR, "figure[id^=heatmap-] table.heatmap")
     assert len(heatmaps) == 2
-    # the model x noise grid only where the suite's noises fit (sysnoise, not imagenet-s's 118)
+    # the model x noise grid where the suite's noises fit (sysnoise's single noises do)
     [by_noise] = browser.find_elements(By.CSS_SELECTOR, "figure[id^=noise-heatmap-sysnoise]")
     assert len(by_noise.find_elements(By.CSS_SELECTOR, "tbody tr")) == 2
     for heatmap in heatmaps:
