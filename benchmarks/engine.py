@@ -11,14 +11,18 @@ Measured in one run:
    failure and input difference of the engine must equal the naive loop's: every row is then
    identical.
 
-Both engine runs start with an empty prediction cache.
+Both engine runs start with an empty prediction cache. Beside wall time, each run's CPU time
+(this process and its finished workers) is printed: on a shared machine the wall-time ratio of a
+run with a worker against the one-process bare work depends on the load, the CPU ratio much less.
 
     python benchmarks/engine.py [--suite imagenet-s] [--limit N] [--batch 16] [--workers 1]
+                                [--free-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -76,17 +80,27 @@ def naive_loop(records, pipelines, backend, batch_size: int) -> tuple[dict, int]
     return outcomes, forwards
 
 
-def run_engine(dataset, pipelines, backend, batch: int, workers: int) -> tuple[Evaluation, float]:
-    """The engine's evaluation and wall time, from an empty cache."""
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished child processes so far."""
+    own, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_engine(
+    dataset, pipelines, backend, batch: int, workers: int
+) -> tuple[Evaluation, float, float]:
+    """The engine's evaluation, wall time and CPU time, from an empty cache."""
     with tempfile.TemporaryDirectory() as tmp:
         store = PredictionStore(Path(tmp) / "predictions.sqlite", "benchmark")
-        started = time.perf_counter()
+        cpu, started = cpu_seconds(), time.perf_counter()
         evaluation = evaluate(
             dataset, pipelines, backend, store, EngineOptions(batch, workers, False)
         )
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
         store.close()
-    return evaluation, seconds
+    return evaluation, seconds, cpu
 
 
 def differences(evaluation: Evaluation, naive: dict) -> list[str]:
@@ -109,6 +123,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--free-only", action="store_true", help="only the free-model overhead")
     args = parser.parse_args()
 
     spec = resolve_model("mobilenet_v2")
@@ -117,28 +132,38 @@ def main() -> None:
     records = dataset.records
 
     run_engine(dataset.limit(2), pipelines, free_model(), args.batch, args.workers)  # warm-up
+    bare_cpu = cpu_seconds()
     bare_seconds = bare_preparation_seconds(records, pipelines)
-    free, free_seconds = run_engine(dataset, pipelines, free_model(), args.batch, args.workers)
-
-    model, _ = load_model(spec)
-    backend = TorchEagerBackend(device="cpu")
-    backend.prepare(model)
-    run_engine(dataset.limit(2), pipelines[:2], backend, args.batch, args.workers)  # warm-up
-    shared, engine_seconds = run_engine(dataset, pipelines, backend, args.batch, args.workers)
-    started = time.perf_counter()
-    naive, naive_forwards = naive_loop(records, pipelines, backend, args.batch)
-    naive_seconds = time.perf_counter() - started
-    differing = differences(shared, naive)
+    bare_cpu = cpu_seconds() - bare_cpu
+    free, free_seconds, free_cpu = run_engine(
+        dataset, pipelines, free_model(), args.batch, args.workers
+    )
+    rows = [
+        ("bare decode + resize, one process", "-", bare_seconds, bare_cpu, 0),
+        (f"engine, free model, {args.workers} workers", "free", free_seconds, free_cpu,
+         free.forwards),
+    ]  # fmt: skip
+    if not args.free_only:
+        model, _ = load_model(spec)
+        backend = TorchEagerBackend(device="cpu")
+        backend.prepare(model)
+        run_engine(dataset.limit(2), pipelines[:2], backend, args.batch, args.workers)  # warm-up
+        shared, engine_seconds, engine_cpu = run_engine(
+            dataset, pipelines, backend, args.batch, args.workers
+        )
+        naive_cpu, started = cpu_seconds(), time.perf_counter()
+        naive, naive_forwards = naive_loop(records, pipelines, backend, args.batch)
+        naive_seconds, naive_cpu = time.perf_counter() - started, cpu_seconds() - naive_cpu
+        differing = differences(shared, naive)
+        rows += [
+            ("naive loop", "mobilenet_v2", naive_seconds, naive_cpu, naive_forwards),
+            (f"engine, {args.workers} workers", "mobilenet_v2", engine_seconds, engine_cpu,
+             shared.forwards),
+        ]  # fmt: skip
 
     n_work = len(records) * len(pipelines)
     table = pd.DataFrame(
-        [
-            ("bare decode + resize, one process", "-", bare_seconds, 0),
-            (f"engine, free model, {args.workers} workers", "free", free_seconds, free.forwards),
-            ("naive loop", "mobilenet_v2", naive_seconds, naive_forwards),
-            (f"engine, {args.workers} workers", "mobilenet_v2", engine_seconds, shared.forwards),
-        ],
-        columns=["method", "model", "seconds", "forward passes"],
+        rows, columns=["method", "model", "seconds", "CPU seconds", "forward passes"]
     )
     table["crops / s"] = n_work / table["seconds"]
     print(
@@ -146,7 +171,12 @@ def main() -> None:
         f"incl. reference: {n_work} crops), batch {args.batch}"
     )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    print(f"engine overhead (free model / bare work): {free_seconds / bare_seconds:.2f}x")
+    print(
+        f"engine overhead (free model / bare work): {free_seconds / bare_seconds:.2f}x wall, "
+        f"{free_cpu / bare_cpu:.2f}x CPU"
+    )
+    if args.free_only:
+        return
     print(
         f"engine speed-up over the naive loop (mobilenet_v2): {naive_seconds / engine_seconds:.2f}x"
     )

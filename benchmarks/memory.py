@@ -2,9 +2,10 @@
 
 The sample set is repeated under new names (each copy with its own bytes, so nothing is taken
 from another copy's cached predictions) and evaluated by the engine with a model that costs
-nothing, from an empty cache, each size in a fresh process. Peak resident memory is reported for
-the main process and for the largest decoding worker (getrusage), with the size of the outcome
-arrays the evaluation keeps (compact top-5 and input differences per image and pipeline).
+nothing, from an empty cache, each size in a fresh process, and its predictions side file is
+written as bench writes it (a block of rows at a time). Peak resident memory is reported for the
+main process and for the largest decoding worker (getrusage), with the size of the outcome arrays
+the evaluation keeps (compact top-5 and input differences per image and pipeline).
 
     python benchmarks/memory.py [--suite quick] [--sizes 33,330,3300] [--workers 1]
 """
@@ -26,6 +27,7 @@ from workload import free_model, repeated_dataset, suite_pipelines
 from sysnoise.config import default_cache_dir
 from sysnoise.datasets import sample_dataset
 from sysnoise.engine import EngineOptions, evaluate
+from sysnoise.predictions import predictions_table, write_predictions
 from sysnoise.store import PredictionStore
 from sysnoise.zoo import resolve_model
 
@@ -40,6 +42,8 @@ def measure(suite: str, size: int, workers: int) -> dict:
         result = evaluate(
             dataset, pipelines, free_model(), store, EngineOptions(32, workers, False)
         )
+        named = [(f"pipeline{k}", pipeline) for k, pipeline in enumerate(pipelines)]
+        write_predictions(predictions_table(result, named), Path(tmp) / "p.csv.gz")
         seconds = time.perf_counter() - started
         store.close()
     outcome_bytes = sum(

@@ -8,6 +8,7 @@ dataset and number of ranks), evaluates it through the one engine with its own p
 exactly the evaluation a single process makes, in dataset order, and writes the results. The
 outcomes are compact top-5 arrays on the CPU, gathered over gloo; on GPU machines the process
 group also carries NCCL for device tensors, and each rank uses the GPU of its local rank.
+`imagenet-s generate` shards the same slices (`sysnoise.imagenet_s.generate.write_set`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from sysnoise.datasets import Dataset
 from sysnoise.engine import Evaluation
 from sysnoise.errors import SysnoiseError
+
+T = TypeVar("T")
+# How long a rank waits for the others at a collective: ranks finish their slices at different
+# times (a resumed rank, a slower node), and the wait for the slowest is normal, not a fault.
+_WAIT = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,42 @@ class Shard:
 
         parts: list[Any] | None = [None] * self.world if self.writes else None
         dist.gather_object(evaluation, parts, dst=0)
-        if self.owns_group:
-            dist.destroy_process_group()
+        self.end()
         return None if parts is None else merge_evaluations(parts)
+
+    def barrier(self) -> None:
+        """Wait until every rank gets here."""
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def share(self, value: T) -> T:
+        """Rank 0's `value`, on every rank (picklable values)."""
+        if self.world == 1:
+            return value
+        import torch.distributed as dist
+
+        box = [value if self.writes else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def everyone(self, value: T) -> list[T]:
+        """Every rank's `value`, in rank order, on every rank (picklable values)."""
+        if self.world == 1:
+            return [value]
+        import torch.distributed as dist
+
+        values: list[Any] = [None] * self.world
+        dist.all_gather_object(values, value)
+        return values
+
+    def end(self) -> None:
+        """End the process group if it was started here."""
+        if self.owns_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
 
 
 def current_shard() -> Shard:
@@ -80,20 +120,10 @@ def current_shard() -> Shard:
     if owns_group:
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-            dist.init_process_group(backend="cpu:gloo,cuda:nccl")
+            dist.init_process_group(backend="cpu:gloo,cuda:nccl", timeout=_WAIT)
         else:
-            dist.init_process_group(backend="gloo")
+            dist.init_process_group(backend="gloo", timeout=_WAIT)
     return Shard(dist.get_rank(), dist.get_world_size(), owns_group)
-
-
-def require_one_process(command: str) -> None:
-    """Refuse a command that does not shard yet when torchrun started several ranks."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        raise SysnoiseError(
-            f"{command} runs in one process, but torchrun started {world} ranks: "
-            "run it without torchrun"
-        )
 
 
 def merge_evaluations(parts: list[Evaluation]) -> Evaluation:

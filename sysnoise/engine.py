@@ -149,6 +149,10 @@ class Evaluation:
             self.mse[key][index] = prediction.mse
 
 
+# A reference crop (None: none), and a crop's max abs and mean squared difference from it.
+_Difference = tuple[np.ndarray | None, int | None, float | None]
+
+
 @dataclass
 class Work:
     """What an image source prepared for one image: its content hash, the store's cached
@@ -163,19 +167,27 @@ class Work:
     # crops that pipelines share (one object): hashed and compared with the reference once; each
     # entry holds its crop, so no other array can take its id while this Work is being filled
     _seen: dict[int, tuple[np.ndarray, str, int | None, float | None]] = field(default_factory=dict)
+    # differences from the reference by crop content: equal crops of other pipelines (decoders
+    # that agree) are compared once; each entry holds its reference, for the same reason
+    _differences: dict[tuple[str, int], _Difference] = field(default_factory=dict)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_seen": {}}  # a worker sends the crops once, in `crops`
+        # a worker sends the crops once, in `crops`
+        return {**self.__dict__, "_seen": {}, "_differences": {}}
 
     def add_input(
         self, key: str, pipeline: Pipeline, crop: np.ndarray, reference: np.ndarray | None
     ) -> None:
         """Queue `crop` as pipeline `key`'s model input, with its difference from `reference`."""
         if id(crop) not in self._seen:
-            max_abs, mse = None, None
-            if reference is not None and reference.shape == crop.shape:
-                max_abs, mse = input_difference(crop, reference)
-            self._seen[id(crop)] = (crop, array_hash(crop), max_abs, mse)
+            crop_hash = array_hash(crop)
+            known = self._differences.get((crop_hash, id(reference)))
+            if known is None:
+                max_abs, mse = None, None
+                if reference is not None and reference.shape == crop.shape:
+                    max_abs, mse = input_difference(crop, reference)
+                known = self._differences[crop_hash, id(reference)] = (reference, max_abs, mse)
+            self._seen[id(crop)] = (crop, crop_hash, *known[1:])
         _, crop_hash, max_abs, mse = self._seen[id(crop)]
         input_hash = crop_hash + f"/{pipeline.mean}/{pipeline.std}"
         self.inputs[key] = (input_hash, max_abs, mse)

@@ -26,6 +26,7 @@ from sysnoise.metrics import (
 )
 from sysnoise.noises.suites import Noise, Suite
 from sysnoise.pipeline import Pipeline
+from sysnoise.predictions import PredictionsTable, predictions_table, write_predictions
 from sysnoise.robustart import robustart_summary
 from sysnoise.zoo import ModelSpec
 
@@ -267,23 +268,12 @@ def _first_errors(errors: dict[str, str]) -> dict[str, Any]:
     return {"count": len(errors), "first": listed}
 
 
-def predictions_frame(run: RunInputs, evaluation: Evaluation) -> Any:
+def predictions_frame(run: RunInputs, evaluation: Evaluation) -> PredictionsTable:
     """One row per image: label, content hash, and the top-5 classes under the reference and
-    each noise (columns ``NAME`` for top-1, ``NAME@2`` .. ``NAME@5``; -1: no prediction)."""
-    import pandas as pd
-
-    columns: dict[str, Any] = {
-        "image_id": evaluation.image_ids,
-        "label": evaluation.labels,
-        "sha256": evaluation.image_hashes,
-    }
+    each noise (columns ``NAME`` for top-1, ``NAME@2`` .. ``NAME@5``; -1: no prediction), as
+    views over the evaluation's arrays (`sysnoise.predictions`)."""
     named = [("reference", run.spec.reference), *((n.name, p) for n, p in run.noises)]
-    for name, pipeline in named:
-        top5 = evaluation.top5[pipeline.key]
-        columns[name] = top5[:, 0]
-        for k in range(1, top5.shape[1]):
-            columns[f"{name}@{k + 1}"] = top5[:, k]
-    return pd.DataFrame(columns)
+    return predictions_table(evaluation, named)
 
 
 def result_stem(run: RunInputs, created: str) -> str:
@@ -293,7 +283,8 @@ def result_stem(run: RunInputs, created: str) -> str:
 
 
 def write_result(document: dict[str, Any], predictions: Any, out_dir: Path, stem: str) -> Path:
-    """Write ``stem.json``, ``stem.csv`` (one row per noise) and ``stem.predictions.csv.gz``."""
+    """Write ``stem.json``, ``stem.csv`` (one row per noise) and ``stem.predictions.csv.gz``
+    (from a `PredictionsTable`, a block of rows at a time, or a DataFrame)."""
     import pandas as pd
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -305,8 +296,6 @@ def write_result(document: dict[str, Any], predictions: Any, out_dir: Path, stem
     flat = pd.json_normalize(document["rows"], max_level=0)
     flat = flat.drop(columns=["errors", "changes"], errors="ignore")  # no rows: no columns
     atomic_write(out_dir / f"{stem}.csv", lambda p: flat.to_csv(p, index=False))
-    atomic_write(
-        out_dir / f"{stem}.predictions.csv.gz",
-        lambda p: predictions.to_csv(p, index=False, compression="gzip"),
-    )
+    predictions_path = out_dir / f"{stem}.predictions.csv.gz"
+    atomic_write(predictions_path, lambda p: write_predictions(predictions, p))
     return json_path

@@ -95,6 +95,9 @@ class PredictionStore:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(path, timeout=60)
                 self._db.execute("PRAGMA journal_mode=WAL")
+                # A commit survives the process being killed, without an fsync per batch; a power
+                # cut may lose the last batches, never the cache's consistency (they are redone).
+                self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute(_SCHEMA if kind == "top5" else _DENSE_SCHEMA)
                 self._db.commit()
             self._db.execute(f"SELECT COUNT(*) FROM {self._table} LIMIT 1").fetchone()

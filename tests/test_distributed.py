@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -132,9 +133,71 @@ def _no_torchrun_environment(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def test_generate_refuses_several_ranks(monkeypatch, capsys):
-    from sysnoise.cli import main
+GENERATE_FILES = {
+    "a.jpg": images.china_jpeg(),
+    "b.jpg": images.baseline_420(),
+    "c.jpg": images.grayscale(),
+    "d.jpg": images.progressive(),
+    "garbage.jpg": b"this is not an image",
+    "e.jpg": images.baseline_444(),
+}
+# Rank 1 dies right after it commits its first chunk (torchrun then ends rank 0 too).
+_DIE_AFTER_A_CHUNK = """
+import os, sys
+from sysnoise.cli import main
+from sysnoise.imagenet_s import generate
 
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    assert main(["imagenet-s", "generate", "--out", "x"]) == 2
-    assert "run it without torchrun" in capsys.readouterr().err
+commit = generate._commit
+
+def commit_then_die(*args):
+    commit(*args)
+    if os.environ["RANK"] == "1":
+        os._exit(3)
+
+generate._commit = commit_then_die
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _generate(tmp_path: Path, out: str, ranks: int, die: bool = False):
+    entry = ["-m", "sysnoise"]
+    if die:
+        (tmp_path / "die.py").write_text(_DIE_AFTER_A_CHUNK)
+        entry = [str(tmp_path / "die.py")]
+    command = [sys.executable, *entry]
+    if ranks > 1:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   f"--nproc-per-node={ranks}", *entry]  # fmt: skip
+    command += ["imagenet-s", "generate", "--data", str(tmp_path / "data"), "--chunk", "1",
+                "--variants", "pil/pil-bilinear,cv2/cv2-area,pyav/pil-nearest",
+                "--no-progress", "--out", str(tmp_path / out)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+def _set_files(root: Path) -> dict[str, bytes]:
+    files = {p.name: p.read_bytes() for p in sorted((root / "variants").iterdir())}
+    manifest = json.loads((root / "manifest.json").read_text())
+    del manifest["created"]
+    return {**files, "SHA256SUMS": (root / "SHA256SUMS").read_bytes(), "manifest": manifest}
+
+
+def test_two_ranks_generate_the_single_process_set_and_each_resumes_its_rows(tmp_path):
+    write_dataset(tmp_path / "data", GENERATE_FILES)
+    assert _generate(tmp_path, "single", 1).returncode == 0
+    killed = _generate(tmp_path, "ranks", 2, die=True)
+    assert killed.returncode != 0
+    out = tmp_path / "ranks"
+    assert not (out / "manifest.json").exists()
+    part = json.loads((out / "progress" / "parts" / "cv2__cv2-area.1-of-2.json").read_text())
+    assert part["rows"] == [3, 6] and part["images_done"] == 4  # its first row is durable
+
+    resumed = _generate(tmp_path, "ranks", 2)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("manifest.json") == 1  # rank 0 alone reports
+    processed = int(re.search(r"\((\d+) images processed", resumed.stdout).group(1))
+    assert processed <= 5  # rank 1 did not redo the row it had committed
+    assert _set_files(out) == _set_files(tmp_path / "single")
+    failures = json.loads((out / "variants" / "pil__pil-bilinear.failures.json").read_text())
+    assert [f["image_id"] for f in failures["failures"]] == ["garbage.jpg"]
+    assert not (out / "progress" / "parts").exists()

@@ -107,3 +107,28 @@ def test_each_input_is_hashed_by_its_content_when_fresh_arrays_come_and_go():
     for key, (input_hash, max_abs, _) in work.inputs.items():
         assert input_hash.split("/")[0] == expected[key]
         assert (max_abs == 0) == (int(key[1:]) % 2 == 1)
+
+
+def test_equal_crops_of_other_pipelines_are_compared_with_the_reference_once(monkeypatch):
+    from sysnoise import engine
+    from sysnoise.engine import Work
+
+    rng = np.random.default_rng(RNG_SEED)
+    reference = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    crop = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    other_reference = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    calls = []
+
+    def counted(a, b):
+        calls.append(1)
+        return input_difference(a, b)
+
+    monkeypatch.setattr(engine, "input_difference", counted)
+    work = Work(0, "image", {}, {}, {}, {})
+    for name in ("pil", "cv2", "torchvision"):  # decoders that agree: equal crops, new arrays
+        work.add_input(name, Pipeline(), crop.copy(), reference)
+    work.add_input("other", Pipeline(), crop.copy(), other_reference)
+    assert len(calls) == 2
+    expected = input_difference(crop, reference)
+    assert {work.inputs[name][1:] for name in ("pil", "cv2", "torchvision")} == {expected}
+    assert work.inputs["other"][1:] == input_difference(crop, other_reference)

@@ -96,13 +96,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    """Build the config and generate; print what was written, reused and skipped."""
+    """Build the config and generate; print what was written, reused and skipped. Under
+    torchrun every rank writes its share of the rows and rank 0 prints."""
     from sysnoise.cli.argtypes import check_limits, check_output_dir
-    from sysnoise.distributed import require_one_process
     from sysnoise.errors import SysnoiseError
     from sysnoise.imagenet_s.generate import GenerateConfig, generate
 
-    require_one_process("imagenet-s generate")
     if args.model is not None and (args.size != GenerateConfig.crop_size or args.resize_size):
         raise SysnoiseError("--model sets the sizes: leave out --size and --resize-size")
     check_output_dir(args.out, "--out")
@@ -124,6 +123,8 @@ def run_generate(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     outcome = generate(config)
+    if outcome is None:  # a rank other than 0 of a torchrun run: rank 0 reports
+        return 0
     print(
         f"{outcome.n_images} images, {config.protocol} protocol: wrote {len(outcome.written)} "
         f"variants, {len(outcome.reused)} already done, {len(outcome.skipped)} skipped "

@@ -6,18 +6,20 @@ rows into each variant's .npy at their offsets and, every `chunk_size` images, m
 and only then advances that variant's progress record. A variant is marked done only after its
 file is complete, synced and hashed. A re-run reads the records and continues from the first
 chunk a variant is missing, so an interruption (Ctrl-C, kill) costs at most one chunk; the rows it
-rewrites come out bit-identical. The manifest is written last, atomically.
+rewrites come out bit-identical. The manifest is written last, atomically. Under torchrun each
+rank does this for its own rows (`sysnoise.imagenet_s.parts`), and the files come out the same.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +28,14 @@ from sysnoise.datasets import Dataset, load_folder, sample_dataset
 from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s import layout
 from sysnoise.imagenet_s.manifest import write_manifest
+from sysnoise.imagenet_s.parts import (
+    Records,
+    check_shared,
+    drop_other_parts,
+    drop_parts,
+    merge_parts,
+    rank_records,
+)
 from sysnoise.imagenet_s.prepare import DIGEST_BYTES, prepare_all
 from sysnoise.imagenet_s.variants import (
     Variant,
@@ -35,6 +45,9 @@ from sysnoise.imagenet_s.variants import (
     with_protocol,
 )
 from sysnoise.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from sysnoise.distributed import Shard
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +86,14 @@ class GenerateOutcome:
 
 def generate(
     config: GenerateConfig, after_chunk: Callable[[int], None] | None = None
-) -> GenerateOutcome:
-    """Generate (or resume) the set `config` describes; `after_chunk(k)` runs after chunk k."""
+) -> GenerateOutcome | None:
+    """Generate (or resume) the set `config` describes; `after_chunk(k)` runs after chunk k.
+
+    Under torchrun the ranks share the work (`write_set`); rank 0 returns the outcome, the
+    others None.
+    """
+    from sysnoise.distributed import current_shard
+
     if config.chunk_size < 1 or config.workers < 0:
         raise SysnoiseError("chunk size must be at least 1 and workers 0 or more")
     if config.data is None:
@@ -83,7 +102,13 @@ def generate(
         dataset = load_folder(config.data, config.labels)
     check_protocol(config.protocol)
     variants = parse_variants(config.variants, _base(config), config.protocol)
-    return write_set(dataset.limit(config.limit), config.out, variants, config, after_chunk)
+    shard = current_shard()
+    try:
+        return write_set(
+            dataset.limit(config.limit), config.out, variants, config, after_chunk, shard
+        )
+    finally:
+        shard.end()
 
 
 def _base(config: GenerateConfig) -> Pipeline:
@@ -100,9 +125,20 @@ def write_set(
     variants: list[Variant],
     config: GenerateConfig,
     after_chunk: Callable[[int], None] | None = None,
-) -> GenerateOutcome:
-    """Write `variants` of `dataset` under `root`, resuming what a previous run left."""
+    shard: Shard | None = None,
+) -> GenerateOutcome | None:
+    """Write `variants` of `dataset` under `root`, resuming what a previous run left.
+
+    With several ranks, rank 0 checks the folder and creates the files, each rank writes the rows
+    of its slice of the images (`Shard.bounds`) and records its own progress, so that it resumes
+    its own slice; the ranks then hash the variants between them and rank 0 writes the manifest:
+    the same bytes one process writes. `root` must be a folder every rank sees. `shard`: this
+    process's rank (default: the only one). Rank 0 returns the outcome, the others None.
+    """
+    from sysnoise.distributed import Shard
+
     started = time.perf_counter()
+    shard = shard or Shard()
     if not dataset.records:
         raise SysnoiseError("the dataset has no images")
     skipped = {}
@@ -111,19 +147,51 @@ def write_set(
         if reason is not None:
             logger.warning("skipping variant %s: %s", variant.name, reason)
             skipped[variant.name] = reason
+    if len({tuple(sorted(names)) for names in shard.everyone(list(skipped))}) > 1:
+        raise SysnoiseError(
+            "the ranks cannot run the same variants: give every node the same libraries"
+        )
     runnable = [v for v in variants if v.name not in skipped]
     if not runnable:
         raise SysnoiseError("none of the requested variants can run here (reasons above)")
     root = Path(root)
-    _check_run_record(root, dataset)
-    states = {v.name: _load_state(root, v, len(dataset)) for v in runnable}
+    n = len(dataset)
+    handles = None
+    if shard.writes:
+        _check_run_record(root, dataset)
+        states = {v.name: _load_state(root, v, n) for v in runnable}
+        pending = [v for v in runnable if not states[v.name]["done"]]
+        fill = bool(pending) or not layout.sources_path(root).is_file()
+        if fill:
+            handles = _open(root, n, pending, states)
+        drop_other_parts(root, shard.world)
+    states, fill = shard.share((states, fill) if shard.writes else None)
+    check_shared(root, shard)
     pending = [v for v in runnable if not states[v.name]["done"]]
     processed = 0
-    if pending or not layout.sources_path(root).is_file():
-        processed = _fill(dataset, root, pending, states, config, after_chunk)
+    if fill:
+        if handles is None:
+            handles = _open(root, n, pending, states, create=False)
+        rows = shard.bounds(n)
+        if shard.world == 1:
+            records = {
+                v.name: (states[v.name], layout.progress_path(root, v.name)) for v in pending
+            }
+        else:
+            records = rank_records(root, pending, states, shard, rows)
+        processed = _fill(dataset, rows, handles, pending, records, config, after_chunk)
+    processed = sum(shard.everyone(processed))  # and every rank's rows are now durable
+    mine = pending[shard.rank :: shard.world]
+    if shard.world > 1:
+        for variant in mine:
+            merge_parts(root, variant.name, states[variant.name], shard.world)
     image_ids = [r.image_id for r in dataset.records]
     with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:  # hashing is I/O bound
-        list(pool.map(lambda v: _finish(root, v, states[v.name], image_ids), pending))
+        list(pool.map(lambda v: _finish(root, v, states[v.name], image_ids), mine))
+    shard.barrier()
+    if not shard.writes:
+        return None
+    shutil.rmtree(layout.parts_dir(root), ignore_errors=True)
     skipped_entries = [
         {"name": v.name, "pipeline": v.pipeline.to_dict(), "reason": skipped[v.name]}
         for v in variants
@@ -137,7 +205,7 @@ def write_set(
         written=[v.name for v in pending],
         reused=[v.name for v in runnable if v not in pending],
         skipped=skipped,
-        n_images=len(dataset),
+        n_images=n,
         images_processed=processed,
         seconds=time.perf_counter() - started,
     )
@@ -206,54 +274,79 @@ class _Chunk:
     touched: set[str] = field(default_factory=set)
 
 
-def _fill(
-    dataset: Dataset,
-    root: Path,
-    pending: list[Variant],
-    states: dict[str, dict[str, Any]],
-    config: GenerateConfig,
-    after_chunk: Callable[[int], None] | None,
-) -> int:
-    """Produce the missing rows of `pending`, committing chunk by chunk; images processed."""
-    from tqdm import tqdm
+@dataclass
+class _Handles:
+    """The open row files: source digests, and one per pending variant."""
 
-    n = len(dataset)
+    sources: layout.RowFile
+    files: dict[str, layout.RowFile]
+
+    def close(self) -> None:
+        self.sources.close()
+        for handle in self.files.values():
+            handle.close()
+
+
+def _open(
+    root: Path, n: int, pending: list[Variant], states: dict[str, dict[str, Any]], create=True
+) -> _Handles:
+    """Open (create, with `create`) the row files; a variant whose file was lost starts again."""
     sources = layout.RowFile(layout.sources_path(root), n, (DIGEST_BYTES,), "uint8")
     files = {}
     for variant in pending:
         state = states[variant.name]
         shape = tuple(state["shape"][1:])
-        files[variant.name] = layout.RowFile(
-            layout.data_path(root, variant.name), n, shape, "uint8"
-        )
-        if files[variant.name].fresh and state["images_done"]:
-            state.update(images_done=0, failures=[])  # its data file was lost: start it again
-    done_at = [states[v.name]["images_done"] for v in pending]
-    start = 0 if sources.fresh else min(done_at, default=n)
+        path = layout.data_path(root, variant.name)
+        files[variant.name] = layout.RowFile(path, n, shape, "uint8")
+        if files[variant.name].fresh:  # its data file was lost (or is new): start it again
+            state.update(images_done=0, failures=[])
+            drop_parts(root, variant.name)
+    handles = _Handles(sources, files)
+    if not create and (sources.fresh or any(f.fresh for f in files.values())):
+        handles.close()
+        raise SysnoiseError(f"{root}: rank 0's files are not here; use a folder every rank sees")
+    return handles
+
+
+def _fill(
+    dataset: Dataset,
+    rows: tuple[int, int],
+    handles: _Handles,
+    pending: list[Variant],
+    records: Records,
+    config: GenerateConfig,
+    after_chunk: Callable[[int], None] | None,
+) -> int:
+    """Produce the missing rows of `pending` in `rows`, committing chunk by chunk; images
+    processed. Closes `handles`."""
+    from tqdm import tqdm
+
+    first, stop = rows
+    done_at = [records[v.name][0]["images_done"] for v in pending]
+    start = first if handles.sources.fresh else min(done_at, default=stop)
     tasks = (
         (i, str(dataset.records[i].path), tuple(k for k, d in enumerate(done_at) if i >= d))
-        for i in range(start, n)
+        for i in range(start, stop)
     )
     chunk = _Chunk()
-    progress = tqdm(total=n - start, unit="img", desc="generating", disable=not config.progress)
+    progress = tqdm(total=stop - start, unit="img", desc="generating", disable=not config.progress)
     try:
         results = prepare_all(tasks, [v.pipeline for v in pending], config.workers)
         for index, digest, outputs in results:
-            sources.write(index, np.frombuffer(digest, dtype=np.uint8))
+            handles.sources.write(index, np.frombuffer(digest, dtype=np.uint8))
             for position, output in outputs:
-                _store(files[pending[position].name], index, output, pending[position].name, chunk)
+                name = pending[position].name
+                _store(handles.files[name], index, output, name, chunk)
             progress.update(1)
-            if (index + 1) % config.chunk_size == 0 or index + 1 == n:
-                _commit(root, index + 1, sources, files, states, chunk)
+            if (index + 1) % config.chunk_size == 0 or index + 1 == stop:
+                _commit(index + 1, handles, records, chunk)
                 chunk = _Chunk()
                 if after_chunk is not None:
                     after_chunk(index // config.chunk_size)
     finally:
         progress.close()
-        sources.close()
-        for handle in files.values():
-            handle.close()
-    return n - start
+        handles.close()
+    return stop - start
 
 
 def _store(file: layout.RowFile, index: int, output: Any, name: str, chunk: _Chunk) -> None:
@@ -265,23 +358,16 @@ def _store(file: layout.RowFile, index: int, output: Any, name: str, chunk: _Chu
         file.write(index, output)
 
 
-def _commit(
-    root: Path,
-    end: int,
-    sources: layout.RowFile,
-    files: dict[str, layout.RowFile],
-    states: dict[str, dict[str, Any]],
-    chunk: _Chunk,
-) -> None:
+def _commit(end: int, handles: _Handles, records: Records, chunk: _Chunk) -> None:
     """Make the chunk's rows durable, then (and only then) advance the progress records."""
-    sources.sync()
+    handles.sources.sync()
     for name in chunk.touched:
-        files[name].sync()
+        handles.files[name].sync()
     for name in sorted(chunk.touched):
-        state = states[name]
-        state["failures"] += chunk.failures.get(name, [])
-        state["images_done"] = end
-        layout.write_json(layout.progress_path(root, name), state)
+        record, path = records[name]
+        record["failures"] += chunk.failures.get(name, [])
+        record["images_done"] = end
+        layout.write_json(path, record)
 
 
 def _finish(root: Path, variant: Variant, state: dict[str, Any], image_ids: list[str]) -> None:

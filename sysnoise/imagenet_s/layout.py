@@ -6,6 +6,7 @@ DIR/SHA256SUMS                    the same hashes for `sha256sum -c` (written wi
 DIR/variants/<variant>.npy        N x S x S x 3 uint8, a .npy file: np.load(..., mmap_mode="r")
 DIR/variants/<variant>.failures.json   images the variant could not produce, with the error
 DIR/progress/                     resumption state while generating (not needed to read the set)
+DIR/progress/parts/               under torchrun, each rank's progress on its row range
 ```
 
 A variant's file name is its name with "/" written as "__" (``pil/cv2-area`` ->
@@ -57,6 +58,16 @@ def failures_path(root: Path, name: str) -> Path:
 def progress_path(root: Path, name: str) -> Path:
     """The progress record of variant `name` while it is generated."""
     return root / PROGRESS_DIR / f"{variant_stem(name)}.json"
+
+
+def part_path(root: Path, name: str, rank: int, world: int) -> Path:
+    """Rank `rank` of `world`'s progress record on its rows of variant `name`."""
+    return parts_dir(root) / f"{variant_stem(name)}.{rank}-of-{world}.json"
+
+
+def parts_dir(root: Path) -> Path:
+    """The folder of the ranks' progress records."""
+    return root / PROGRESS_DIR / "parts"
 
 
 def sources_path(root: Path) -> Path:
