@@ -13,8 +13,8 @@ preparation cores and, if `--gpu-rate` (forward passes/s of one GPU, as benchmar
 prints it) is given, `--gpus` GPUs per node, on `--nodes` nodes: preparation and forward passes
 overlap, so the wall time is the larger of the two; the smaller one is hidden.
 
-    python benchmarks/costs.py [--model resnet50] [--suites imagenet-s,sysnoise] [--limit N]
-        [--cores 16] [--gpu-rate R] [--gpus 1] [--nodes 1] [--images 50000]
+    python benchmarks/costs.py [--model resnet50] [--suites decoders-x-resizers,sysnoise]
+        [--limit N] [--cores 16] [--gpu-rate R] [--gpus 1] [--nodes 1] [--images 50000]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def forwards_per_image(records, pipelines) -> float:
         distinct = set()
         for pipeline in pipelines:
             try:
-                distinct.add((pipeline.model_fields, array_hash(preparer.model_input(pipeline))))
+                distinct.add((pipeline.model_side, array_hash(preparer.model_input(pipeline))))
             except PreprocessError:
                 pass
         total += len(distinct)
@@ -90,7 +90,7 @@ def forward_seconds(arch: str, pipeline, records) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet50")
-    parser.add_argument("--suites", default="imagenet-s,sysnoise")
+    parser.add_argument("--suites", default="decoders-x-resizers,sysnoise")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--cores", type=int, default=16, help="preparation cores per node")
     parser.add_argument("--gpu-rate", type=float, default=None, help="forward passes/s per GPU")

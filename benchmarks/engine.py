@@ -15,8 +15,8 @@ Both engine runs start with an empty prediction cache. Beside wall time, each ru
 (this process and its finished workers) is printed: on a shared machine the wall-time ratio of a
 run with a worker against the one-process bare work depends on the load, the CPU ratio much less.
 
-    python benchmarks/engine.py [--suite imagenet-s] [--limit N] [--batch 16] [--workers 1]
-                                [--free-only]
+    python benchmarks/engine.py [--suite decoders-x-resizers] [--limit N] [--batch 16]
+                                [--workers 1] [--free-only]
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def differences(evaluation: Evaluation, naive: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="imagenet-s")
+    parser.add_argument("--suite", default="decoders-x-resizers")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)

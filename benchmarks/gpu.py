@@ -1,12 +1,13 @@
 """Throughput of the engine on a GPU: crops/s, forward passes/s and the share of wall time the
-GPU is busy, for a model (default resnet50) on a suite (default imagenet-s), with N workers.
+GPU is busy, for a model (default resnet50) on a suite (default decoders-x-resizers), with N
+workers.
 
 Uint8 crops go to the device from pinned memory, normalisation and top-k run there (see
 `TorchEagerBackend.predict`); DataLoader workers prepare the next images meanwhile. GPU busy time
 is the sum of CUDA-event times of each batch (transfer, normalisation, forward, top-k) over the
 wall time. Without a CUDA GPU, or without the model's weights, it says so and exits 0.
 
-    python benchmarks/gpu.py [--model resnet50] [--suite imagenet-s] [--workers 2,4,8]
+    python benchmarks/gpu.py [--model resnet50] [--suite decoders-x-resizers] [--workers 2,4,8]
         [--limit N] [--batch 64] [--data DIR]
 """
 
@@ -55,7 +56,7 @@ class TimedCudaBackend(TorchEagerBackend):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet50")
-    parser.add_argument("--suite", default="imagenet-s")
+    parser.add_argument("--suite", default="decoders-x-resizers")
     parser.add_argument("--workers", default="2,4,8")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--batch", type=int, default=64)

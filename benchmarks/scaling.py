@@ -7,7 +7,8 @@ torchrun (each rank evaluates its slice with its own store and rank 0 gathers, t
 from a barrier to the gathered result, so process start-up is left out). Speed-up is against the
 engine with one worker. On a machine with C cores, C workers or ranks can at best reach C times.
 
-    python benchmarks/scaling.py [--suite imagenet-s] [--limit N] [--workers 0,1,2] [--ranks 2]
+    python benchmarks/scaling.py [--suite decoders-x-resizers] [--limit N] [--workers 0,1,2]
+        [--ranks 2]
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _workload(args: argparse.Namespace):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="imagenet-s")
+    parser.add_argument("--suite", default="decoders-x-resizers")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--workers", default="0,1,2", help="comma-separated worker counts")
     parser.add_argument("--ranks", default="2", help="comma-separated torchrun rank counts")

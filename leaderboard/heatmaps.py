@@ -23,7 +23,8 @@ from sysnoise.leaderboard.summary import (
 from sysnoise.leaderboard.table import display_name
 
 VALUE, NOT_SIGNIFICANT, MISSING, REFERENCE = "value", "ns", "missing", "reference"
-IMAGENET_S = "imagenet-s"
+# Suites whose rows are a decoder x resizer grid.
+GRID_SUITES = ("imagenet-s", "decoders-x-resizers")
 MAX_NOISE_COLUMNS = 40  # above this, the model x noise grid is too wide to read
 
 
@@ -68,10 +69,10 @@ class Heatmap:
 
 
 def decoder_resizer_heatmap(entry: dict[str, Any]) -> Heatmap | None:
-    """Δ top-1 by decoder (rows) and resizer (columns) of an ImageNet-S entry, reference first,
-    libraries grouped; cells whose Holm-adjusted McNemar p is at least 0.05 are hatched; None for
-    other suites or without such rows."""
-    if entry.get("suite", {}).get("name") != IMAGENET_S:
+    """Δ top-1 by decoder (rows) and resizer (columns) of a decoder x resizer grid entry,
+    reference first, libraries grouped; cells whose Holm-adjusted McNemar p is at least 0.05 are
+    hatched; None for other suites or without such rows."""
+    if entry.get("suite", {}).get("name") not in GRID_SUITES:
         return None  # other suites vary one thing at a time: their rows are not a grid
     reference = entry.get("reference_pipeline", {})
     ref_cell = (reference.get("decoder"), reference.get("resizer"))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import re
 from pathlib import Path
 from typing import Any
 
+from sysnoise.document import utc_now
 from sysnoise.errors import SysnoiseError
 from sysnoise.fileio import atomic_write_text
 from sysnoise.leaderboard.validate import check, validate
@@ -74,7 +74,7 @@ def submit(
             "paper": paper,
             "code": code,
             "notes": notes,
-            "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "submitted": utc_now(),
         },
     }
     check(entry)

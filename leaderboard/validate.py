@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 from sysnoise.errors import SysnoiseError
@@ -14,57 +17,22 @@ MAX_DEPTH = 16  # a results document nests 4 deep; deeper input is refused befor
 MAX_NODES = 1_000_000
 _STORED_SUITE = "imagenet-s-stored"  # sysnoise.imagenet_s.plan.SUITE_NAME, rows from a stored set
 
-# (dotted path, allowed types, may be null)
-_REQUIRED: tuple[tuple[str, tuple[type, ...], bool], ...] = (
-    ("tool", (dict,), False),
-    ("tool.version", (str,), False),
-    ("tool.git_hash", (str,), True),
-    ("created", (str,), False),
-    ("environment", (dict,), False),
-    ("environment.packages", (dict,), False),
-    ("model", (dict,), False),
-    ("model.name", (str,), False),
-    ("model.arch", (str,), False),
-    ("model.weights_sha256", (str,), False),
-    ("dataset", (dict,), False),
-    ("dataset.name", (str,), False),
-    ("dataset.n_images", (int,), False),
-    ("dataset.fingerprint", (str,), False),
-    ("suite", (dict,), False),
-    ("suite.name", (str,), False),
-    ("reference_pipeline", (dict,), False),
-    ("reference", (dict,), False),
-    ("rows", (list,), False),
-    ("categories", (dict,), False),
-)
-
-_FRACTIONS = ("top1", "top5", "ref_top1", "ref_top5", "flip_rate", "identical_input_rate")
-_DELTAS = ("delta_top1", "delta_top5")
-_COUNTS = (
-    "n_images",
-    "n_failed",
-    "n_labelled",
-    "n_broken",
-    "n_fixed",
-    "n_broken_top5",
-    "n_fixed_top5",
-    "input_max_abs_diff",
-)
-_ROW_RANGES: tuple[tuple[tuple[str, ...], float, float], ...] = (
-    (_FRACTIONS, 0.0, 1.0),
-    (_DELTAS, -1.0, 1.0),
-    (("mcnemar_p", "mcnemar_p_holm", "min_detectable_delta_top1"), 0.0, 1.0),
-)
-_ROW_INTERVALS = (
-    ("flip_rate_ci", 0.0, 1.0),
-    ("delta_top1_ci", -1.0, 1.0),
-    ("delta_top5_ci", -1.0, 1.0),
-)
+SCHEMA_FILE = Path(__file__).resolve().parent / "schema" / "results.schema.json"
+_MAX_MESSAGE_CHARS = 200
+_JSON_TYPES = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
 
 
 def validate(document: Any) -> list[str]:
     """Every problem with `document` as a leaderboard submission; empty when it is valid."""
-    from sysnoise.results import SCHEMA_VERSION
+    from sysnoise.document import SCHEMA_VERSION
 
     if not isinstance(document, dict):
         return [f"document: must be a JSON object, got {type(document).__name__}"]
@@ -80,24 +48,100 @@ def validate(document: Any) -> list[str]:
             "re-run sysnoise bench with this release to produce one)"
         ]
     problems = list(_non_finite_numbers(document, ""))
-    problems += _required_fields(document)
     if document.get("task") == "segmentation":  # its own rows: leaderboard/segmentation_checks
         from sysnoise.leaderboard.segmentation_checks import segmentation_problems
 
         return problems + segmentation_problems(document)
-    problems += _reference_problems(document.get("reference"))
-    rows = document.get("rows")
-    if isinstance(rows, list):
-        for index, row in enumerate(rows):
-            problems += _row_problems(row, f"rows[{index}]")
-        if not problems:
-            problems += _suite_problems(document)
-            problems += _category_problems(document)
-            problems += consistency_problems(document)
-            problems += _holm_problems(document["rows"])
-            problems += _robustart_problems(document)
+    problems += schema_problems(document)
+    if not problems:  # the cross checks read a document of the right types and ranges
+        problems += _suite_problems(document)
+        problems += _category_problems(document)
+        problems += consistency_problems(document)
+        problems += _holm_problems(document["rows"])
+        problems += _robustart_problems(document)
     problems += _submission_problems(document.get("submission", _MISSING))
     return problems
+
+
+def schema_problems(document: Any) -> list[str]:
+    """Where `document` breaks the shipped results schema (types, ranges, required fields),
+    one line per problem, naming the field."""
+    problems: dict[str, None] = {}
+    for error in sorted(_validator().iter_errors(document), key=lambda e: e.json_path):
+        for problem in _schema_messages(error):
+            problems.setdefault(problem)
+    return list(problems)
+
+
+@functools.cache
+def _validator() -> Any:
+    """The shipped schema's validator; an integer is an int, never a float such as 3.0."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine("integer", lambda _, value: _is_int(value))
+    return jsonschema.validators.extend(base, type_checker=checker)(schema)
+
+
+def _schema_messages(error: Any) -> list[str]:
+    path = _dotted(error.absolute_path)
+    kind, bound, value = error.validator, error.validator_value, error.instance
+    if kind in ("anyOf", "oneOf"):
+        # A nullable block: the non-null branch says what is wrong with the value.
+        reasons = [e for e in error.context if (e.validator, e.validator_value) != ("type", "null")]
+        if reasons and not all(e.validator == "type" for e in reasons):
+            return [m for e in reasons if e.validator != "type" for m in _schema_messages(e)]
+        return [f"{path}: must be an object or null, got {_json_type(value)}"]
+    if kind == "required":
+        return [f"{_joined(path, name)}: missing" for name in bound if name not in value]
+    if kind == "additionalProperties":
+        known = error.schema.get("properties", {})
+        extra = ", ".join(sorted(str(k) for k in value if k not in known))
+        return [f"{path}: unexpected fields {extra}"]
+    if kind == "type":
+        expected = " or ".join(bound) if isinstance(bound, list) else bound
+        return [f"{path}: must be {expected}, got {_json_type(value)}"]
+    if kind == "minimum":
+        below = "is negative" if bound == 0 else f"is less than {_number(bound)}"
+        return [f"{path}: {value} {below}"]
+    if kind == "maximum":
+        return [f"{path}: {value} is more than {_number(bound)}"]
+    if kind == "maxLength":
+        return [f"{path}: {len(value)} characters, more than {bound}"]
+    if kind == "minLength":
+        return [f"{path}: must not be empty"]
+    if kind in ("minItems", "maxItems"):
+        return [f"{path}: must hold {bound} values, got {len(value)}"]
+    if kind in ("enum", "const"):
+        allowed = bound if kind == "enum" else [bound]
+        return [f"{path}: {_short(repr(value))} is not one of {', '.join(map(repr, allowed))}"]
+    return [f"{path}: {_short(error.message)}"]
+
+
+def _dotted(parts: Any) -> str:
+    """``rows[0].top1`` for the path (rows, 0, top1); "document" for the root."""
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "document"
+
+
+def _joined(path: str, name: str) -> str:
+    return name if path == "document" else f"{path}.{name}"
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= _MAX_MESSAGE_CHARS else text[:_MAX_MESSAGE_CHARS] + "..."
 
 
 def structure_problem(document: Any) -> str | None:
@@ -135,15 +179,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _lookup(document: dict, dotted: str) -> Any:
-    value: Any = document
-    for key in dotted.split("."):
-        if not isinstance(value, dict) or key not in value:
-            return _MISSING
-        value = value[key]
-    return value
-
-
 def _non_finite_numbers(value: Any, path: str):
     if isinstance(value, float) and not math.isfinite(value):
         yield f"{path or 'document'}: {value} is not a finite number"
@@ -153,85 +188,6 @@ def _non_finite_numbers(value: Any, path: str):
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _non_finite_numbers(item, f"{path}[{index}]")
-
-
-def _required_fields(document: dict) -> list[str]:
-    problems = []
-    for dotted, types, nullable in _REQUIRED:
-        value = _lookup(document, dotted)
-        if value is _MISSING:
-            problems.append(f"{dotted}: missing")
-        elif value is None:
-            if not nullable:
-                problems.append(f"{dotted}: must not be null")
-        elif not isinstance(value, types) or (int in types and isinstance(value, bool)):
-            expected = " or ".join(t.__name__ for t in types)
-            problems.append(f"{dotted}: must be {expected}, got {type(value).__name__}")
-    return problems
-
-
-def _number_problem(path: str, value: Any, low: float, high: float) -> str | None:
-    if value is None:
-        return None
-    if not _is_number(value):
-        return f"{path}: must be a number or null, got {type(value).__name__}"
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # reported by the finite-number check
-    if not low <= value <= high:  # int against float compares exactly, however large the int
-        return f"{path}: {value} is outside [{low:g}, {high:g}]"
-    return None
-
-
-def _count_problem(path: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not _is_int(value) or value < 0:
-        return f"{path}: must be a non-negative integer, got {value!r}"
-    return None
-
-
-def _reference_problems(reference: Any) -> list[str]:
-    if not isinstance(reference, dict):
-        return []
-    problems = [
-        _number_problem(f"reference.{key}", reference.get(key), 0.0, 1.0)
-        for key in ("top1", "top5")
-    ]
-    if "top1" not in reference:
-        problems.append("reference.top1: missing")
-    problems += [
-        _count_problem(f"reference.{key}", reference.get(key))
-        for key in ("n_images", "n_failed", "n_labelled")
-    ]
-    return [p for p in problems if p]
-
-
-def _row_problems(row: Any, path: str) -> list[str]:
-    if not isinstance(row, dict):
-        return [f"{path}: must be an object"]
-    problems: list[str | None] = []
-    for key, types in (("noise", str), ("category", str)):
-        if not isinstance(row.get(key), types):
-            problems.append(f"{path}.{key}: must be a string")
-    for keys, low, high in _ROW_RANGES:
-        problems += [_number_problem(f"{path}.{k}", row.get(k), low, high) for k in keys]
-    for key, low, high in _ROW_INTERVALS:
-        interval = row.get(key)
-        if interval is None:
-            continue
-        if not isinstance(interval, list) or len(interval) != 2:
-            problems.append(f"{path}.{key}: must be a [low, high] pair or null")
-            continue
-        problems += [
-            _number_problem(f"{path}.{key}[{i}]", v, low, high) for i, v in enumerate(interval)
-        ]
-    problems += [_count_problem(f"{path}.{k}", row.get(k)) for k in _COUNTS]
-    if row.get("input_psnr_db") is not None and not _is_number(row["input_psnr_db"]):
-        problems.append(f"{path}.input_psnr_db: must be a number or null")
-    errors = row.get("errors")
-    if isinstance(errors, dict):
-        problems.append(_count_problem(f"{path}.errors.count", errors.get("count")))
-    return [p for p in problems if p]
 
 
 def _reference_pipeline(document: dict) -> Any:
@@ -369,16 +325,12 @@ def _close(got: Any, want: Any) -> bool:
 
 
 def _submission_problems(submission: Any) -> list[str]:
+    """A submission block, where present, is an object (the schema checks its fields) whose
+    texts are bounded and whose links are http(s)."""
     if submission is _MISSING:
         return []
-    if not isinstance(submission, dict):
+    if submission is None:
         return ["submission: must be an object"]
-    problems = []
-    if not isinstance(submission.get("name"), str) or not submission["name"]:
-        problems.append("submission.name: must be a non-empty string")
-    if not isinstance(submission.get("submitted"), str):
-        problems.append("submission.submitted: must be a string (UTC time)")
-    for key in ("paper", "code", "notes"):
-        if submission.get(key) is not None and not isinstance(submission[key], str):
-            problems.append(f"submission.{key}: must be a string or null")
-    return problems + submission_text_problems(submission)
+    if not isinstance(submission, dict):
+        return []  # reported by the schema
+    return submission_text_problems(submission)

@@ -63,13 +63,22 @@ class Suite:
     name: str
     description: str
     build: Callable[[], list[Noise]]
+    # For a suite whose noises follow the model's reference (the published ImageNet-S grid's
+    # FFmpeg decoder follows its resize protocol); `build` lists them for the default reference.
+    build_for: Callable[[Pipeline], list[Noise]] | None = None
+
+    def noises(self, reference: Pipeline | None = None) -> list[Noise]:
+        """The suite's noises for `reference` (for the default reference when None)."""
+        if reference is None or self.build_for is None:
+            return self.build()
+        return self.build_for(reference)
 
     def resolve(self, reference: Pipeline) -> list[tuple[Noise, Pipeline]]:
         """Noises with their pipelines, dropping any that equals the reference. Two noises may
         share a pipeline (a combined stack's first step is a single noise); they share its
         predictions."""
         resolved = []
-        for noise in self.build():
+        for noise in self.noises(reference):
             pipeline = noise.apply(reference)
             if pipeline != reference:
                 resolved.append((noise, pipeline))
@@ -79,12 +88,34 @@ class Suite:
 SUITES: Registry[Suite] = Registry("suite", Suite)
 
 
-def _imagenet_s() -> list[Noise]:
+def _decoders_x_resizers() -> list[Noise]:
     return [
         Noise(f"{decoder}/{resizer}", {"decoder": decoder, "resizer": resizer})
         for decoder in DECODERS.names()
         for resizer in RESIZERS.names()
     ]
+
+
+def _imagenet_s_for(reference: Pipeline) -> list[Noise]:
+    """The published ImageNet-S grid (the `imagenet-s generate` preset): under a squashing
+    reference the published protocol's decoders as it runs them (the ffmpeg program; OpenCV and
+    FFmpeg applying EXIF orientation), otherwise the shorter-side protocol's (FFmpeg via PyAV)."""
+    from sysnoise.imagenet_s.variants import decoder_exif
+    from sysnoise.robustart import published_grid
+
+    protocol = "published" if reference.resize_protocol == "squash" else "shorter"
+    noises = []
+    for decoder, resizer in published_grid(protocol):
+        changes = {"decoder": decoder, "resizer": resizer}
+        exif = decoder_exif(decoder, protocol)
+        if exif != reference.exif:
+            changes["exif"] = exif
+        noises.append(Noise(f"{decoder}/{resizer}", changes))
+    return noises
+
+
+def _imagenet_s() -> list[Noise]:
+    return _imagenet_s_for(Pipeline())
 
 
 _QUICK = [
@@ -185,8 +216,19 @@ SUITES.add(
     "imagenet-s",
     Suite(
         "imagenet-s",
-        "every decoder x every resizer (ImageNet-S), against the model's reference pipeline",
+        "the published ImageNet-S grid: 3 decoders (Pillow, OpenCV, FFmpeg) x 11 resize methods "
+        "(Pillow and OpenCV), against the model's reference pipeline",
         _imagenet_s,
+        _imagenet_s_for,
+    ),
+)
+SUITES.add(
+    "decoders-x-resizers",
+    Suite(
+        "decoders-x-resizers",
+        "every registered decoder x every registered resizer, against the model's reference "
+        "pipeline",
+        _decoders_x_resizers,
     ),
 )
 SUITES.add(

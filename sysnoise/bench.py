@@ -15,6 +15,7 @@ from sysnoise.calibration import calibration_from_folder, split_calibration
 from sysnoise.config import BenchConfig
 from sysnoise.datasets import Dataset, ImageRecord, load_folder, sample_dataset
 from sysnoise.distributed import current_shard
+from sysnoise.document import ResultDocument
 from sysnoise.engine import EngineOptions, Evaluation, FileSource, ImageSource, evaluate
 from sysnoise.errors import SysnoiseError
 from sysnoise.hashing import model_fingerprint
@@ -67,8 +68,8 @@ class RunImages:
     reference_crop: Callable[[ImageRecord], np.ndarray] | None = None  # None: decode the file
     # why a pipeline's pixels cannot be made here; stored pixels need no decoder
     pixels_unavailable: Callable[[Pipeline], str | None] = pixel_side_unavailable
-    # sections added to the results document, computed from it
-    extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # sections added to the results document (fields of ResultDocument), computed from it
+    extra: Callable[[ResultDocument], dict[str, Any]] | None = None
 
 
 def open_source(config: BenchConfig, model: Any = None) -> ModelSource:
@@ -237,12 +238,12 @@ def evaluate_model(
     )
     document = task.document(run, evaluation)
     if images.extra is not None:
-        document.update(images.extra(document))
-    stem = result_stem(run, document["created"])
+        document = document.model_copy(update=images.extra(document))
+    stem = result_stem(run, document.created)
     json_path = write_result(
         document, task.predictions_frame(run, evaluation), config.out_dir, stem
     )
-    return BenchOutcome(document, json_path, evaluation)
+    return BenchOutcome(document.to_dict(), json_path, evaluation)
 
 
 _DENSE_INT8 = (

@@ -71,9 +71,9 @@ class SingleBackend:
         self.backend = backend
 
     def model_side(self, pipeline: Pipeline) -> Hashable:
-        if pipeline.model_fields != Pipeline().model_fields:
+        if pipeline.model_side != Pipeline().model_side:
             raise ValueError(
-                f"pipeline {pipeline.key} changes the model side {pipeline.model_fields}; "
+                f"pipeline {pipeline.key} changes the model side ({pipeline.model_side.label}); "
                 "evaluate it with sysnoise.variants.ModelVariants"
             )
         return None

@@ -21,16 +21,26 @@ KEY_VERSION = 2
 EXIF_MODES = ("ignore", "apply")
 
 
-# The fields that decide the uint8 model input (everything before normalisation), in order.
-PIXEL_FIELDS = (
-    "decoder",
-    "resizer",
-    "resize_size",
-    "resize_protocol",
-    "crop_size",
-    "colour",
-    "exif",
-)
+@dataclass(frozen=True)
+class PixelSide:
+    """How a file becomes the uint8 model input (everything before normalisation): decoder,
+    EXIF orientation, colour path, resize and crop.
+
+    Pipelines with equal pixel sides give the same crops; stored ImageNet-S variants are found
+    by it."""
+
+    decoder: str = "pil"
+    resizer: str = "pil-bilinear"
+    resize_size: int = 256
+    resize_protocol: str = "shorter"
+    crop_size: int = 224
+    colour: str = "rgb"
+    exif: str = "ignore"
+
+    @property
+    def after_decoding(self) -> PixelSide:
+        """This side with the decoder left open: what turns decoded pixels into the crop."""
+        return dataclasses.replace(self, decoder="")
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class ModelSide:
         return model_side_label(self.ceil_mode, self.upsample, self.backend, self.precision)
 
 
+PIXEL_FIELDS = tuple(f.name for f in dataclasses.fields(PixelSide))
 MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSide))
 
 
@@ -127,20 +138,28 @@ class Pipeline:
             )
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
+    @classmethod
+    def from_sides(
+        cls,
+        pixel_side: PixelSide,
+        model_side: ModelSide,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+    ) -> Pipeline:
+        """The pipeline of a pixel side, a normalisation and a model side."""
+        return cls(
+            **dataclasses.asdict(pixel_side), mean=mean, std=std, **dataclasses.asdict(model_side)
+        )
+
     @property
-    def pixel_fields(self) -> tuple:
-        """The values of `PIXEL_FIELDS`: what decides the uint8 model input."""
-        return tuple(getattr(self, name) for name in PIXEL_FIELDS)
+    def pixel_side(self) -> PixelSide:
+        """What decides the uint8 model input."""
+        return PixelSide(**{name: getattr(self, name) for name in PIXEL_FIELDS})
 
     @property
     def model_side(self) -> ModelSide:
-        """How the model runs under this pipeline."""
-        return ModelSide(*(getattr(self, name) for name in MODEL_FIELDS))
-
-    @property
-    def model_fields(self) -> tuple[str, str, str, str]:
-        """The model side as a tuple: (ceil_mode, upsample, backend, precision)."""
-        return dataclasses.astuple(self.model_side)
+        """How the model runs under this pipeline: the key that groups forward passes."""
+        return ModelSide(**{name: getattr(self, name) for name in MODEL_FIELDS})
 
     @property
     def key(self) -> str:

@@ -61,7 +61,7 @@ class ImagePreparer:
     def model_input(self, pipeline: Pipeline) -> np.ndarray:
         """The HxWx3 uint8 input the model sees (before normalisation); PreprocessError if none."""
         image, image_hash = self._decode(pipeline)
-        key = (image_hash, *pipeline.pixel_fields[1:])
+        key = (image_hash, pipeline.pixel_side.after_decoding)
         if key not in self._inputs:
             try:
                 self._inputs[key] = np.ascontiguousarray(self._geometry(image, pipeline))

@@ -16,7 +16,16 @@ from sysnoise.errors import SysnoiseError
 from sysnoise.pipeline import Pipeline
 
 NAMED = {"torchvision-v1": Pipeline()}
-PIXEL_FIELDS = ("decoder", "resizer", "resize_size", "resize_protocol", "crop_size", "mean", "std")
+# The fields a reference spec may set.
+REFERENCE_FIELDS = (
+    "decoder",
+    "resizer",
+    "resize_size",
+    "resize_protocol",
+    "crop_size",
+    "mean",
+    "std",
+)
 
 
 def parse_reference(text: str | Pipeline) -> Pipeline:
@@ -40,10 +49,10 @@ def parse_reference(text: str | Pipeline) -> Pipeline:
     for part in filter(None, (p.strip() for p in text.split(","))):
         field, _, value = part.partition("=")
         field = field.strip()
-        if field not in PIXEL_FIELDS:
+        if field not in REFERENCE_FIELDS:
             raise SysnoiseError(
                 f"reference field {field!r} is not a pixel-side field; valid: "
-                f"{', '.join(PIXEL_FIELDS)}"
+                f"{', '.join(REFERENCE_FIELDS)}"
             )
         changes[field] = _coerce(field, value.strip())
     pipeline = dataclasses.replace(Pipeline(), **changes)

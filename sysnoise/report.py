@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sysnoise.deploy import deployment_advice
-from sysnoise.pipeline import model_side_label
+from sysnoise.pipeline import MODEL_FIELDS, model_side_label
 
 DEFAULT_ROWS = 15
 _OPTIONS = {"max_rows": None, "max_colwidth": 48, "na_rep": "-"}
@@ -47,9 +47,7 @@ def _groups(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[str]]
 
 def _reference_side(document: dict[str, Any]) -> str:
     reference = document["reference_pipeline"]
-    return model_side_label(
-        *(reference[f] for f in ("ceil_mode", "upsample", "backend", "precision"))
-    )
+    return model_side_label(**{name: reference[name] for name in MODEL_FIELDS})
 
 
 def rows_table(document: dict[str, Any], limit: int | None = DEFAULT_ROWS) -> Any:

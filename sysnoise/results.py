@@ -1,10 +1,9 @@
-"""The results document of one run: schema, construction from an Evaluation, and writing."""
+"""The results document of one run: construction from an Evaluation (the types are in
+`sysnoise.document`), and writing."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,20 @@ from typing import Any
 import numpy as np
 
 from sysnoise.datasets import Dataset
+from sysnoise.document import (
+    SCHEMA_VERSION,
+    DatasetInfo,
+    Environment,
+    ModelInfo,
+    NotEvaluated,
+    ReferenceFigures,
+    ResultDocument,
+    RobustartSummary,
+    RunFacts,
+    SuiteInfo,
+    Tool,
+    utc_now,
+)
 from sysnoise.engine import Evaluation
 from sysnoise.environment import environment, tool_info
 from sysnoise.fileio import atomic_write
@@ -30,10 +43,6 @@ from sysnoise.predictions import PredictionsTable, predictions_table, write_pred
 from sysnoise.robustart import robustart_summary
 from sysnoise.zoo import ModelSpec
 
-# 2 added suite.noises, not_evaluated, backends, calibration, combined; 3 replaced the bootstrap
-# interval with Newcombe's paired score interval and added delta_top5_ci, top-5 discordance,
-# Holm-adjusted p, power, mean |delta|, per-step stack figures and top-5 predictions.
-SCHEMA_VERSION = 3
 MAX_LISTED_ERRORS = 20
 # Below this many labelled images the report calls every delta indicative only.
 INDICATIVE_BELOW = 1000
@@ -67,8 +76,8 @@ class RunInputs:
     model_sides: dict[str, str] = field(default_factory=dict)  # pipeline key -> effective label
 
 
-def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
-    """The JSON-ready results document."""
+def build_result(run: RunInputs, evaluation: Evaluation) -> ResultDocument:
+    """The typed results document."""
     reference = run.spec.reference
     ref_top5 = evaluation.top5[reference.key]
     labels = evaluation.labels
@@ -86,9 +95,7 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
                 "noise": noise.name,
                 "category": noise.category_for(reference),
                 "changes": dict(noise.changes),
-                "model_side": run.model_sides.get(
-                    pipeline.key, pipeline.model_side.label
-                ),
+                "model_side": run.model_sides.get(pipeline.key, pipeline.model_side.label),
                 **metrics.to_dict(),
                 "mcnemar_p_holm": None,  # set across the run below
                 "significant": None,
@@ -100,75 +107,75 @@ def build_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
         )
     _adjust_for_multiplicity(rows)
     n_images = len(evaluation.image_ids)
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": tool_info(),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "environment": environment(),
-        "model": {
-            "name": run.spec.name,
-            "source": run.spec.source,
-            "arch": run.spec.arch,
-            "weights_tag": run.spec.weights_tag,
-            "weights_url": run.spec.weights_url,
-            "weights_sha256": run.weights_sha256,
-            "fingerprint": run.model_fingerprint,
-            "published_top1": run.spec.published_top1,
-            "backend": run.backend,
-        },
-        "dataset": {
-            "name": run.dataset.name,
-            "root": str(run.dataset.root) if run.dataset.root else None,
-            "description": run.dataset.description,
-            "n_images": n_images,
-            "n_labelled": int((labels >= 0).sum()),
-            "fingerprint": dataset_fingerprint(
+    has_labels = bool(labelled.any())
+    document = ResultDocument(
+        schema_version=SCHEMA_VERSION,
+        tool=Tool(**tool_info()),
+        created=utc_now(),
+        environment=Environment(**environment()),
+        model=ModelInfo(
+            name=run.spec.name,
+            source=run.spec.source,
+            arch=run.spec.arch,
+            weights_tag=run.spec.weights_tag,
+            weights_url=run.spec.weights_url,
+            weights_sha256=run.weights_sha256,
+            fingerprint=run.model_fingerprint,
+            published_top1=run.spec.published_top1,
+            backend=run.backend,
+        ),
+        dataset=DatasetInfo(
+            name=run.dataset.name,
+            root=str(run.dataset.root) if run.dataset.root else None,
+            description=run.dataset.description,
+            n_images=n_images,
+            n_labelled=int((labels >= 0).sum()),
+            fingerprint=dataset_fingerprint(
                 evaluation.image_ids, evaluation.image_hashes, evaluation.labels.tolist()
             ),
-            "sample": run.dataset.sample,
-        },
-        "suite": {
-            "name": run.suite.name,
-            "description": run.suite.description,
-            "n_noises": len(run.noises),
-            "noises": [noise.name for noise, _ in run.suite.resolve(reference)],
-        },
-        "reference_pipeline": reference.to_dict(),
-        "reference": {
-            "n_images": int(ref_ok.sum()),
-            "n_failed": int((~ref_ok).sum()),
-            "n_labelled": int(labelled.sum()),
-            "top1": topk_accuracy(ref_top5[labelled], labels[labelled], 1)
-            if labelled.any()
-            else None,
-            "top5": topk_accuracy(ref_top5[labelled], labels[labelled], 5)
-            if labelled.any()
-            else None,
-            "errors": _first_errors(evaluation.errors[reference.key]),
-        },
-        "power": run_power(rows, int(labelled.sum())),
-        "categories": category_summary(rows),
-        "rows": rows,
-        "combined": combined_steps(run, evaluation),
-        "not_evaluated": [
-            {
-                "noise": skip.noise.name,
-                "category": skip.noise.category_for(reference),
-                "changes": dict(skip.noise.changes),
-                "status": skip.status,
-                "reason": skip.reason,
-            }
+            sample=run.dataset.sample,
+        ),
+        suite=SuiteInfo(
+            name=run.suite.name,
+            description=run.suite.description,
+            n_noises=len(run.noises),
+            noises=[noise.name for noise, _ in run.suite.resolve(reference)],
+        ),
+        reference_pipeline=reference.to_dict(),
+        reference=ReferenceFigures(
+            n_images=int(ref_ok.sum()),
+            n_failed=int((~ref_ok).sum()),
+            n_labelled=int(labelled.sum()),
+            top1=topk_accuracy(ref_top5[labelled], labels[labelled], 1) if has_labels else None,
+            top5=topk_accuracy(ref_top5[labelled], labels[labelled], 5) if has_labels else None,
+            errors=_first_errors(evaluation.errors[reference.key]),
+        ),
+        power=run_power(rows, int(labelled.sum())),
+        categories=category_summary(rows),
+        rows=rows,
+        combined=combined_steps(run, evaluation),
+        not_evaluated=[
+            NotEvaluated(
+                noise=skip.noise.name,
+                category=skip.noise.category_for(reference),
+                changes=dict(skip.noise.changes),
+                status=skip.status,
+                reason=skip.reason,
+            )
             for skip in run.skipped
         ],
-        "backends": run.backends,
-        "calibration": run.calibration,
-        "run": {
-            "seconds": round(run.seconds, 3),
-            "forward_passes": evaluation.forwards,
-            "cached_predictions": evaluation.cached,
-        },
-    }
-    document["robustart"] = robustart_summary(document)
+        backends=run.backends,
+        calibration=run.calibration,
+        run=RunFacts(
+            seconds=round(run.seconds, 3),
+            forward_passes=evaluation.forwards,
+            cached_predictions=evaluation.cached,
+        ),
+        robustart=None,
+    )
+    summary = robustart_summary(document.to_dict())
+    if summary is not None:
+        document.robustart = RobustartSummary(**summary)
     return document
 
 
@@ -282,18 +289,16 @@ def result_stem(run: RunInputs, created: str) -> str:
     return f"{model}-{run.suite.name}-{created[:10]}"
 
 
-def write_result(document: dict[str, Any], predictions: Any, out_dir: Path, stem: str) -> Path:
+def write_result(document: ResultDocument, predictions: Any, out_dir: Path, stem: str) -> Path:
     """Write ``stem.json``, ``stem.csv`` (one row per noise) and ``stem.predictions.csv.gz``
     (from a `PredictionsTable`, a block of rows at a time, or a DataFrame)."""
     import pandas as pd
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    document = {**document, "predictions_file": f"{stem}.predictions.csv.gz"}
+    document = document.model_copy(update={"predictions_file": f"{stem}.predictions.csv.gz"})
     json_path = out_dir / f"{stem}.json"
-    atomic_write(
-        json_path, lambda p: p.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
-    )
-    flat = pd.json_normalize(document["rows"], max_level=0)
+    atomic_write(json_path, lambda p: p.write_text(document.to_json()))
+    flat = pd.json_normalize(document.to_dict()["rows"], max_level=0)
     flat = flat.drop(columns=["errors", "changes"], errors="ignore")  # no rows: no columns
     atomic_write(out_dir / f"{stem}.csv", lambda p: flat.to_csv(p, index=False))
     predictions_path = out_dir / f"{stem}.predictions.csv.gz"

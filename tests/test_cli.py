@@ -27,7 +27,7 @@ def _bench(tmp_path: Path, *extra: str) -> list[str]:
     [
         ("decoders", len(DECODERS)),
         ("resizers", len(RESIZERS)),
-        ("suites", 3),
+        ("suites", 4),
         ("colours", len(COLOURS)),
     ],
 )
@@ -47,7 +47,10 @@ def test_list_models_shows_torchvision_classifiers(capsys):
     ("args", "expected"),
     [
         (["--model", "resnet5"], "unknown model 'resnet5'; did you mean: resnet50"),
-        (["--suite", "everything"], "unknown suite 'everything'; valid names: imagenet-s, quick"),
+        (
+            ["--suite", "everything"],
+            "unknown suite 'everything'; valid names: decoders-x-resizers, imagenet-s, quick",
+        ),
         (["--data", "/no/such/folder"], "does not exist"),
         (["--weights", "/no/such/file.pth"], "weights file /no/such/file.pth does not exist"),
     ],

@@ -335,7 +335,7 @@ def test_stored_evaluation_equals_the_on_the_fly_engine_exactly(generated, data_
             backend="torch-fp32",
             seconds=0.0,
         )
-        documents.append(_without_addresses(build_result(run, evaluation)))
+        documents.append(_without_addresses(build_result(run, evaluation).to_dict()))
     assert documents[0]["rows"] == documents[1]["rows"]
     assert documents[0]["reference"] == documents[1]["reference"]
     assert documents[0]["dataset"]["fingerprint"] == documents[1]["dataset"]["fingerprint"]

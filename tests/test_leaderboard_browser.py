@@ -177,7 +177,7 @@ def test_index_fits_1280_px_and_shows_the_cross_model_views(site, browser, artef
     assert browser.execute_script(overflow) <= 0  # wide tables scroll inside their box
     heatmaps = browser.find_elements(By.CSS_SELECTOR, "figure[id^=heatmap-] table.heatmap")
     assert len(heatmaps) == 2
-    # the model x noise grid only where the suite's noises fit (sysnoise, not imagenet-s's 118)
+    # the model x noise grid where the suite's noises fit (sysnoise's single noises do)
     [by_noise] = browser.find_elements(By.CSS_SELECTOR, "figure[id^=noise-heatmap-sysnoise]")
     assert len(by_noise.find_elements(By.CSS_SELECTOR, "tbody tr")) == 2
     for heatmap in heatmaps:
@@ -215,9 +215,13 @@ def test_entry_pages_render_waterfall_heatmap_and_only_http_links(site, browser,
         if grid:
             first = grid[0].find_element(By.CSS_SELECTOR, "tbody td")
             assert first.text == "ref"
-            assert grid[0].find_elements(By.CSS_SELECTOR, "td.missing[title*=nvJPEG]")
+            # the published grid runs on any machine: each of its 33 cells but the reference
+            # holds a measured value
+            measured = grid[0].find_elements(By.CSS_SELECTOR, "tbody td.value, tbody td.ns")
+            assert len(measured) == 32 and not grid[0].find_elements(By.CSS_SELECTOR, "td.missing")
             seen["grid"] += 1
-        assert browser.find_elements(By.CSS_SELECTOR, "#not-evaluated tbody tr")
+        else:  # the sysnoise suite's GPU-only noises
+            assert browser.find_elements(By.CSS_SELECTOR, "#not-evaluated tbody tr")
         assert (
             browser.execute_script(
                 "return document.documentElement.scrollWidth - window.innerWidth"

@@ -13,8 +13,8 @@ from sysnoise.pipeline import Pipeline
 REFERENCE = Pipeline()
 
 
-def test_imagenet_s_is_every_decoder_times_every_resizer_but_the_reference():
-    resolved = SUITES.get("imagenet-s").resolve(REFERENCE)
+def test_decoders_x_resizers_is_every_decoder_times_every_resizer_but_the_reference():
+    resolved = SUITES.get("decoders-x-resizers").resolve(REFERENCE)
     assert len(resolved) == len(DECODERS) * len(RESIZERS) - 1
     pipelines = [p for _, p in resolved]
     assert REFERENCE not in pipelines and len(set(pipelines)) == len(pipelines)
@@ -24,9 +24,33 @@ def test_imagenet_s_is_every_decoder_times_every_resizer_but_the_reference():
     assert categories["pyav/torch-bicubic-aa"] == "decoder+resize"
 
 
+def test_imagenet_s_is_the_published_grid_the_generator_stores():
+    from sysnoise.imagenet_s.variants import parse_variants
+
+    resolved = SUITES.get("imagenet-s").resolve(REFERENCE)
+    stored = parse_variants("imagenet-s", REFERENCE, "shorter")
+    assert len(stored) == 33 and len(resolved) == 32  # the reference's own pair is left out
+    assert {n.name: p for n, p in resolved} == {
+        v.name: v.pipeline for v in stored if v.pipeline != REFERENCE
+    }
+    assert {p.decoder for _, p in resolved} == {"pil", "cv2", "pyav"}
+
+
+def test_imagenet_s_under_a_squashing_reference_is_the_published_protocol():
+    from sysnoise.imagenet_s.variants import base_pipeline, parse_variants
+
+    squashed = base_pipeline()
+    resolved = SUITES.get("imagenet-s").resolve(squashed)
+    published = {v.name: v.pipeline for v in parse_variants("imagenet-s", squashed)}
+    assert {n.name: p for n, p in resolved} == {
+        name: p for name, p in published.items() if p != squashed
+    }
+    assert resolved[-1][1].decoder == "ffmpeg-cli" and resolved[-1][1].exif == "apply"
+
+
 def test_categories_follow_the_reference_of_the_model():
     bicubic = REFERENCE.with_changes(resizer="pil-bicubic")
-    resolved = SUITES.get("imagenet-s").resolve(bicubic)
+    resolved = SUITES.get("decoders-x-resizers").resolve(bicubic)
     names = {n.name: n.category_for(bicubic) for n, _ in resolved}
     assert "pil/pil-bicubic" not in names
     assert names["pil/pil-bilinear"] == "resize"
@@ -112,3 +136,18 @@ def test_the_cache_key_covers_every_field_and_the_key_version(monkeypatch):
     before = REFERENCE.key
     monkeypatch.setattr(pipeline, "KEY_VERSION", pipeline.KEY_VERSION + 1)
     assert REFERENCE.key != before  # a new key version never finds the old cached predictions
+
+
+def test_a_pipeline_is_its_pixel_side_and_its_model_side():
+    from sysnoise.pipeline import ModelSide, PixelSide
+
+    assert Pipeline.from_sides(PixelSide(), ModelSide()) == REFERENCE  # one set of defaults
+    noisy = REFERENCE.with_changes(decoder="cv2", precision="fp16", exif="apply")
+    rebuilt = Pipeline.from_sides(noisy.pixel_side, noisy.model_side, noisy.mean, noisy.std)
+    assert rebuilt == noisy and Pipeline.from_dict(noisy.to_dict()) == noisy
+    assert noisy.pixel_side == PixelSide(decoder="cv2", exif="apply")
+    assert noisy.model_side == ModelSide(precision="fp16")
+    assert noisy.model_side.label == "torch-fp16"
+    other_decoder = noisy.with_changes(decoder="pyav").pixel_side
+    assert other_decoder != noisy.pixel_side
+    assert other_decoder.after_decoding == noisy.pixel_side.after_decoding

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sysnoise.datasets import Dataset
+from sysnoise.document import utc_now
 from sysnoise.fileio import atomic_write_text
 from sysnoise.hashing import dataset_fingerprint
 from sysnoise.imagenet_s import layout
@@ -41,7 +41,7 @@ def write_manifest(
     manifest = {
         "format": layout.FORMAT,
         "format_version": layout.FORMAT_VERSION,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "tool": tool_info(),
         "protocol": describe_protocol(protocol),
         "library_versions": library_versions(),

@@ -8,7 +8,7 @@ from typing import Any
 from sysnoise.errors import SysnoiseError
 from sysnoise.imagenet_s.dataset import StoredSet, StoredVariant
 from sysnoise.noises.suites import Noise, Suite
-from sysnoise.pipeline import PIXEL_FIELDS, Pipeline
+from sysnoise.pipeline import PIXEL_FIELDS, Pipeline, PixelSide
 
 SUITE_NAME = "imagenet-s-stored"
 
@@ -21,7 +21,7 @@ class StoredPlan:
     reference: Pipeline
     suite: Suite
     noises: list[tuple[Noise, Pipeline]]
-    variants: dict[tuple, StoredVariant]  # pipeline.pixel_fields -> stored variant
+    variants: dict[PixelSide, StoredVariant]  # pipeline.pixel_side -> stored variant
     not_stored: list[tuple[Noise, str]] = dataclasses.field(default_factory=list)
 
     @property
@@ -31,7 +31,7 @@ class StoredPlan:
 
     def variant(self, pipeline: Pipeline) -> StoredVariant:
         """The stored variant that holds `pipeline`'s model inputs."""
-        return self.variants[pipeline.pixel_fields]
+        return self.variants[pipeline.pixel_side]
 
 
 def _changes(stored: Pipeline, reference: Pipeline) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def _changes(stored: Pipeline, reference: Pipeline) -> dict[str, Any]:
 
 def _same_but_protocol(stored: Pipeline, reference: Pipeline) -> bool:
     protocol = stored.resize_protocol
-    return stored.pixel_fields == reference.with_changes(resize_protocol=protocol).pixel_fields
+    return stored.pixel_side == reference.with_changes(resize_protocol=protocol).pixel_side
 
 
 def plan_stored(
@@ -68,7 +68,7 @@ def plan_stored(
     evaluate as noises (default: all stored ones).
     """
     variants = stored.variants
-    matches = [v for v in variants.values() if v.pipeline.pixel_fields == reference.pixel_fields]
+    matches = [v for v in variants.values() if v.pipeline.pixel_side == reference.pixel_side]
     if not matches:
         matches = [v for v in variants.values() if _same_but_protocol(v.pipeline, reference)]
         if matches:
@@ -81,9 +81,9 @@ def plan_stored(
             f"{reference.decoder}/{reference.resizer} --model MODEL ...`"
         )
     reference_variant = matches[0]
-    by_pixels = {reference.pixel_fields: reference_variant}
+    by_pixels = {reference.pixel_side: reference_variant}
     for variant in variants.values():
-        by_pixels.setdefault(variant.pipeline.pixel_fields, variant)
+        by_pixels.setdefault(variant.pipeline.pixel_side, variant)
     stored_noises = suite is None
     if suite is None:
         chosen = [stored.variant(name) for name in (names or stored.names)]
@@ -98,9 +98,9 @@ def plan_stored(
         suite = Suite(SUITE_NAME, description, lambda: noises)
     evaluated, not_stored = [], []
     for noise, pipeline in suite.resolve(reference):
-        if stored_noises and pipeline.pixel_fields != variants[noise.name].pipeline.pixel_fields:
+        if stored_noises and pipeline.pixel_side != variants[noise.name].pipeline.pixel_side:
             raise RuntimeError(f"{noise.name}: pipeline does not reproduce the stored pixels")
-        if pipeline.pixel_fields in by_pixels:
+        if pipeline.pixel_side in by_pixels:
             evaluated.append((noise, pipeline))
         else:
             not_stored.append((noise, f"{stored.root} holds no variant with its pixels"))

@@ -77,7 +77,7 @@ class StoredSource:
         return np.array(self.stored.array(reference.name)[row])
 
     def _variant(self, pipeline: Pipeline) -> StoredVariant:
-        return self.variants[pipeline.pixel_fields]
+        return self.variants[pipeline.pixel_side]
 
 
 def stored_dataset(stored: StoredSet) -> Dataset:

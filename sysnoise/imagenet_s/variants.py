@@ -104,7 +104,8 @@ def _resize(protocol: str) -> str:
     return "squash" if check_protocol(protocol) == "published" else "shorter"
 
 
-def _exif(decoder: str, protocol: str) -> str:
+def decoder_exif(decoder: str, protocol: str) -> str:
+    """How `decoder` treats EXIF orientation under `protocol`, as the generator runs it."""
     return _PUBLISHED_EXIF.get(decoder, "ignore") if protocol == "published" else "ignore"
 
 
@@ -143,7 +144,9 @@ def parse_variants(spec: str, base: Pipeline, protocol: str = "published") -> li
     return [
         Variant(
             f"{decoder}/{resizer}",
-            base.with_changes(decoder=decoder, resizer=resizer, exif=_exif(decoder, protocol)),
+            base.with_changes(
+                decoder=decoder, resizer=resizer, exif=decoder_exif(decoder, protocol)
+            ),
         )
         for decoder, resizer in pairs
     ]
