@@ -1,7 +1,7 @@
 """Validation of a segmentation results document (``"task": "segmentation"``).
 
-The shared fields (tool, model, dataset, suite, reference pipeline) are checked by
-`sysnoise.leaderboard.validate`; here the segmentation rows: every figure a fraction (delta-mIoU
+Types and ranges come from `sysnoise.tasks.segmentation_document.SegmentationDocument`; then
+the segmentation rows: every figure a fraction (delta-mIoU
 and its interval in [-1, 1], the interval holding the delta), mIoU equal to the reference's minus
 the delta, the pixels changed equal to one minus the pixel agreement, and the categories
 recomputed from the rows.
@@ -27,8 +27,18 @@ _TOLERANCE = 1e-9
 
 def segmentation_problems(document: dict[str, Any]) -> list[str]:
     """Every problem with the segmentation-specific parts of `document`."""
-    from sysnoise.metrics import category_summary
+    from pydantic import ValidationError
 
+    from sysnoise.metrics import category_summary
+    from sysnoise.tasks.segmentation_document import SegmentationDocument
+
+    try:
+        SegmentationDocument.model_validate(document)
+    except ValidationError as exc:
+        return [
+            f"{'.'.join(str(p) for p in error['loc']) or 'document'}: {error['msg']}"
+            for error in exc.errors()[:20]
+        ]
     problems = _reference_problems(document.get("reference"))
     rows = document.get("rows")
     if not isinstance(rows, list):

@@ -424,6 +424,7 @@ def evaluate(
         multiprocessing_context="spawn" if needs_spawn else None,
     )
     forwarder = Forwarder(runner, reference, options.batch_size, task)
+    queue_limit = task.queue_limit(options.batch_size)
     waiting: list[tuple[int, str, str, int | None, float | None]] = []
 
     def flush(final: bool) -> None:
@@ -456,6 +457,8 @@ def evaluate(
                 waiting.append((work.index, key, input_hash, max_abs, mse))
             if forwarder.largest() >= options.batch_size:
                 flush(final=False)
+            elif queue_limit is not None and forwarder.queued() >= queue_limit:
+                flush(final=True)  # inputs of many sizes: run the partial batches too
             progress.update(1)
             progress.set_postfix(forwards=forwarder.forwards + forwarder.queued(), refresh=False)
         flush(final=True)

@@ -300,7 +300,7 @@ def write_result(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     file_name = {"predictions_file": f"{stem}.predictions.csv.gz"}
-    if isinstance(document, dict):  # a dense task's document (segmentation, detection)
+    if isinstance(document, dict):  # a detection document (plain JSON-ready fields)
         plain = {**document, **file_name}
         text = json.dumps(plain, indent=2, allow_nan=False) + "\n"
     else:

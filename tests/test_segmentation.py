@@ -225,7 +225,7 @@ def test_a_segmentation_document_validates_and_is_reported_but_not_ranked(fcn_ru
     assert "fcn_resnet50 (segmentation, 3 classes)" in format_report(document)
     tampered = copy.deepcopy(document)
     tampered["rows"][0]["miou"] = 1.5
-    assert any("miou: must be a number in [0, 1]" in p for p in validate(tampered))
+    assert any(p.startswith("rows.0.miou: ") for p in validate(tampered))
     shifted = copy.deepcopy(document)
     row = next(r for r in shifted["rows"] if r["delta_miou"])
     row["delta_miou"] += 0.01

@@ -105,6 +105,34 @@ def test_dense_batches_are_capped_by_pixels_and_classification_keeps_its_batch()
     assert task_for("classification").max_batch((224, 224, 3), 32) == 32
 
 
+def test_dense_inputs_of_many_sizes_do_not_pile_up_in_memory(tmp_path: Path, monkeypatch):
+    from sysnoise import engine
+
+    files = {
+        "a.jpg": images.china_jpeg(),  # 640x427
+        "b.jpg": images.baseline_420(),  # 512x512
+        "c.jpg": images.exif_rotated(),
+    }
+    dataset = write_dataset(tmp_path / "data", files)
+    queued: list[int] = []
+    add = engine.Forwarder.add
+
+    def counting_add(self, *args):
+        add(self, *args)
+        queued.append(self.queued())
+
+    monkeypatch.setattr(engine.Forwarder, "add", counting_add)
+    backend = CountingBackend()
+    backend.prepare(_tiny_dense())
+    store = PredictionStore(tmp_path / "cache.sqlite", "dense", kind="dense")
+    options = EngineOptions(batch_size=2, workers=0, progress=False)
+    pipelines = [DENSE, DENSE.with_changes(resize_size=80)]  # no two inputs of one size
+    result = evaluate(dataset, pipelines, backend, store, options, _ArgmaxTask())
+    store.close()
+    assert result.forwards == 6 and not any(result.errors.values())
+    assert max(queued) == _ArgmaxTask().queue_limit(2) == 4  # 6 without the limit
+
+
 def test_a_store_holds_one_kind_of_rows(tmp_path: Path):
     store = PredictionStore(tmp_path / "p.sqlite", "m", kind="dense")
     store.put("img", "pipe", DensePrediction(b"png", "h", 0, 0.0))

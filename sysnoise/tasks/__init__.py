@@ -10,7 +10,9 @@ that differ:
   have the image's own aspect ratio.
 - ``batch_group(model_input)``: inputs with equal groups share a batch (default: equal shapes, so
   dense images of one size are batched together and the rest run one at a time);
-  ``max_batch(input_shape, batch_size)`` caps a batch (dense: `BATCH_PIXELS` pixels at most).
+  ``max_batch(input_shape, batch_size)`` caps a batch (dense: `BATCH_PIXELS` pixels at most);
+  ``queue_limit(batch_size)``: queued inputs at which partial batches run too (dense: twice the
+  batch size, so inputs of many sizes never pile up; classification: None, only full batches).
 - ``example_shape(reference)``: the probe batch for model patches and exports.
 - ``forward(runner, model_side, crops, table, check)``: one per-image output per crop. The runner
   (`sysnoise.engine.ModelRunner`) gives top-k (`predict`) or raw outputs (`infer`) of a prepared

@@ -42,6 +42,11 @@ class Task(ABC):
         """How many inputs of `input_shape` one forward takes (default: the batch size)."""
         return batch_size
 
+    def queue_limit(self, batch_size: int) -> int | None:
+        """Queued inputs at which every batch runs, full or not (None: only full batches run
+        before the end; right when every input has one shape, as a classifier's crops)."""
+        return None
+
     def example_shape(self, reference: Pipeline) -> tuple[int, int, int, int]:
         """The (1, 3, H, W) batch shape that probes model patches and exports the model."""
         return (1, 3, reference.crop_size, reference.crop_size)

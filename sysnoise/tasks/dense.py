@@ -38,6 +38,10 @@ class DenseTask(Task):
     def max_batch(self, input_shape: tuple[int, ...], batch_size: int) -> int:
         return max(1, min(batch_size, BATCH_PIXELS // (input_shape[0] * input_shape[1])))
 
+    def queue_limit(self, batch_size: int) -> int:
+        # Images of many sizes rarely fill a batch of one size: bound what waits in memory.
+        return 2 * batch_size
+
     def example_shape(self, reference: Pipeline) -> tuple[int, int, int, int]:
         side = _round_up(reference.resize_size)
         return (1, 3, side, side)

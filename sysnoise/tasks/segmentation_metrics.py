@@ -202,8 +202,8 @@ def _jsonable(values: np.ndarray) -> list[float | None]:
     return [None if np.isnan(v) else float(v) for v in values]
 
 
-def segmentation_document(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
-    """The results document of a segmentation run (see `sysnoise.tasks.segmentation_report`)."""
+def segmentation_document(run: RunInputs, evaluation: Evaluation) -> Any:
+    """The typed results document of a segmentation run (`sysnoise.tasks.segmentation_report`)."""
     from sysnoise.tasks.segmentation_report import build_segmentation_result
 
     return build_segmentation_result(run, evaluation)

@@ -9,15 +9,16 @@ agreement gap (1 - agreement mIoU with the reference masks).
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sysnoise.document import utc_now
 from sysnoise.environment import environment, tool_info
 from sysnoise.hashing import dataset_fingerprint
 from sysnoise.metrics import category_summary
 from sysnoise.results import SCHEMA_VERSION, _first_errors, _input_difference
+from sysnoise.tasks.segmentation_document import SegmentationDocument
 from sysnoise.tasks.segmentation_metrics import (
     class_iou,
     confusions,
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
 TASK = "segmentation"
 
 
-def build_segmentation_result(run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
-    """The JSON-ready results document of a segmentation run."""
+def build_segmentation_result(run: RunInputs, evaluation: Evaluation) -> SegmentationDocument:
+    """The typed results document of a segmentation run."""
     reference = run.spec.reference
     classes = run.spec.num_classes
     tables, labelled = confusions(run, evaluation, classes)
@@ -62,11 +63,11 @@ def build_segmentation_result(run: RunInputs, evaluation: Evaluation) -> dict[st
     scored = ref_ok & labelled
     ref_sum = tables[reference.key].labels[scored].sum(axis=0)
     summary_value = "delta_miou" if scored.any() else "agreement_gap"
-    return {
+    document = {
         "schema_version": SCHEMA_VERSION,
         "task": TASK,
         "tool": tool_info(),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "environment": environment(),
         "model": {
             "name": run.spec.name,
@@ -76,6 +77,7 @@ def build_segmentation_result(run: RunInputs, evaluation: Evaluation) -> dict[st
             "weights_url": run.spec.weights_url,
             "weights_sha256": run.weights_sha256,
             "fingerprint": run.model_fingerprint,
+            "published_top1": None,
             "num_classes": classes,
             "backend": run.backend,
         },
@@ -129,6 +131,7 @@ def build_segmentation_result(run: RunInputs, evaluation: Evaluation) -> dict[st
             "cached_predictions": evaluation.cached,
         },
     }
+    return SegmentationDocument.model_validate(document)
 
 
 def _failed(evaluation: Evaluation, key: str) -> np.ndarray:
