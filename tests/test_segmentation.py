@@ -139,11 +139,14 @@ def test_a_seeded_fcn_gets_miou_rows_with_paired_intervals(fcn_run):
     same = rows["decoder=cv2"]  # decodes these JPEGs bit for bit as Pillow does
     assert same["identical_to"] == "reference" and same["agreement_miou"] == 1.0
     assert same["delta_miou"] == 0 and same["delta_miou_ci"] == [0.0, 0.0]
+    assert same["agreement_gap"] == 0 and same["agreement_gap_ci"] == [0.0, 0.0]
     for name in ("upsample=nearest", "ceil_mode=flipped", "resize=pil-nearest"):
         row = rows[name]
         assert row["flip_rate"] > 0 and row["agreement_miou"] < 1, name
         low, high = row["delta_miou_ci"]
         assert low <= row["delta_miou"] <= high
+        gap_low, gap_high = row["agreement_gap_ci"]  # without labels: the gap's own interval
+        assert 0 <= gap_low <= row["agreement_gap"] <= gap_high <= 1 and gap_high > 0
         assert row["miou"] == pytest.approx(reference["miou"] - row["delta_miou"])
     assert rows["upsample=nearest"]["model_side"] == "torch-fp32+upsample=nearest"
 

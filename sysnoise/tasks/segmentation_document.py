@@ -15,6 +15,7 @@ from sysnoise.document import (
     Environment,
     ErrorSummary,
     Fraction,
+    FractionInterval,
     ModelInfo,
     NotEvaluated,
     Row,
@@ -72,6 +73,7 @@ class SegmentationRow(Row):
     pixel_accuracy: Fraction | None
     per_class_iou: list[Fraction | None] | None
     agreement_gap: Fraction | None
+    agreement_gap_ci: FractionInterval | None  # paired percentile bootstrap over images
     input_max_abs_diff: Count | None
     input_psnr_db: float | None
     identical_input_rate: Fraction | None

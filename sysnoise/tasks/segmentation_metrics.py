@@ -13,6 +13,7 @@ predictions file.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -74,20 +75,45 @@ def paired_bootstrap_delta(
 ) -> tuple[float, float] | None:
     """Percentile interval (LEVEL) of mIoU(reference) - mIoU(noisy) over images resampled with
     replacement, the same images for both; (N, C, C) per-image matrices of the scored images."""
-    n = len(reference)
+    weights = _resampling_weights(len(reference), samples)
+    if weights is None:
+        return None
+    return _percentile(_resampled_miou(weights, reference) - _resampled_miou(weights, noisy))
+
+
+def bootstrap_agreement_gap(
+    agreement: np.ndarray, samples: int = BOOTSTRAP_SAMPLES
+) -> tuple[float, float] | None:
+    """Percentile interval (LEVEL) of 1 - agreement mIoU over images resampled with replacement;
+    (N, C, C) per-image matrices against the reference pipeline's masks."""
+    weights = _resampling_weights(len(agreement), samples)
+    if weights is None:
+        return None
+    return _percentile(1 - _resampled_miou(weights, agreement))
+
+
+def _resampling_weights(n: int, samples: int) -> np.ndarray | None:
+    """(samples, n) counts of each image in each resample (seeded); None below two images."""
     if n < 2:
         return None
     rng = np.random.default_rng(BOOTSTRAP_SEED)
-    weights = rng.multinomial(n, np.full(n, 1 / n), size=samples).astype(float)
-    ref_sums = np.einsum("bn,ncd->bcd", weights, reference.astype(float))
-    noisy_sums = np.einsum("bn,ncd->bcd", weights, noisy.astype(float))
-    with np.errstate(invalid="ignore"):
-        deltas = np.nanmean(class_iou(ref_sums), axis=1) - np.nanmean(class_iou(noisy_sums), axis=1)
-    deltas = deltas[np.isfinite(deltas)]
-    if not len(deltas):
+    return rng.multinomial(n, np.full(n, 1 / n), size=samples).astype(float)
+
+
+def _resampled_miou(weights: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """mIoU of each resample's summed matrix (NaN where it has no pixel)."""
+    sums = np.einsum("bn,ncd->bcd", weights, matrices.astype(float))
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample without any pixel
+        return np.nanmean(class_iou(sums), axis=1)
+
+
+def _percentile(values: np.ndarray) -> tuple[float, float] | None:
+    values = values[np.isfinite(values)]
+    if not len(values):
         return None
     tail = (1 - LEVEL) / 2 * 100
-    low, high = np.percentile(deltas, [tail, 100 - tail])
+    low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
 
 
@@ -175,6 +201,7 @@ def noise_scores(
         "pixel_agreement": pixel_agreement,
         # share of pixels whose class the noise changes: the dense analogue of flip rate
         "flip_rate": None if pixel_agreement is None else 1 - pixel_agreement,
+        "agreement_gap_ci": _pair(bootstrap_agreement_gap(noisy.agreement[valid])),
         "miou": None,
         "ref_miou": None,
         "delta_miou": None,
@@ -191,11 +218,15 @@ def noise_scores(
             miou=miou,
             ref_miou=ref_miou,
             delta_miou=None if miou is None or ref_miou is None else ref_miou - miou,
-            delta_miou_ci=None if interval is None else list(interval),
+            delta_miou_ci=_pair(interval),
             pixel_accuracy=pixel_accuracy(noisy_sum),
             per_class_iou=_jsonable(class_iou(noisy_sum)),
         )
     return figures
+
+
+def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else list(interval)
 
 
 def _jsonable(values: np.ndarray) -> list[float | None]:

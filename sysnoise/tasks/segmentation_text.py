@@ -30,6 +30,7 @@ def segmentation_rows_table(document: dict[str, Any], limit: int | None = None) 
                 "model": row.get("model_side"),
                 "pixels changed %": pct(row["flip_rate"]),
                 "agreement mIoU %": pct(row["agreement_miou"]),
+                "gap 95% CI": interval_text(row.get("agreement_gap_ci")),
                 "mIoU %": pct(row["miou"]),
                 "ΔmIoU pp": pct(row["delta_miou"]),
                 "ΔmIoU 95% CI": interval_text(row["delta_miou_ci"]),
