@@ -243,18 +243,12 @@ def evaluate_model(
     )
     document = task.document(run, evaluation)
     if images.extra is not None:
-        document = (
-            {**document, **images.extra(document)}
-            if isinstance(document, dict)
-            else document.model_copy(update=images.extra(document))
-        )
-    created = document["created"] if isinstance(document, dict) else document.created
-    stem = result_stem(run, created)
+        document = document.model_copy(update=images.extra(document))
+    stem = result_stem(run, document.created)
     json_path = write_result(
         document, task.predictions_frame(run, evaluation), config.out_dir, stem
     )
-    plain = document if isinstance(document, dict) else document.to_dict()
-    return BenchOutcome(plain, json_path, evaluation)
+    return BenchOutcome(document.to_dict(), json_path, evaluation)
 
 
 _DENSE_INT8 = (

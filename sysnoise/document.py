@@ -249,8 +249,23 @@ class Submission(_Block):
 _ADDED_LATER = ("imagenet_s", "predictions_file", "submission")
 
 
-class ResultDocument(_Block):
-    """One run of one model on one dataset under one suite (``schema_version`` 3)."""
+class TypedDocument(_Block):
+    """What every task's document shares: the one serialiser."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready document (the one serialiser): intervals as lists, blocks added later
+        left out until they are set."""
+        absent = {name for name in _ADDED_LATER if getattr(self, name, None) is None}
+        return self.model_dump(mode="json", exclude=absent)
+
+    def to_json(self) -> str:
+        """The document as the results file holds it."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+
+class ResultDocument(TypedDocument):
+    """One classification run of one model on one dataset under one suite (``schema_version``
+    3)."""
 
     schema_version: Literal[3]
     task: Literal["classification", "segmentation", "detection"] = "classification"
@@ -274,16 +289,6 @@ class ResultDocument(_Block):
     imagenet_s: dict[str, Any] | None = None  # the stored set a stored run read
     predictions_file: str | None = None
     submission: Submission | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready document (the one serialiser): intervals as lists, blocks added later
-        left out until they are set."""
-        absent = {name for name in _ADDED_LATER if getattr(self, name) is None}
-        return self.model_dump(mode="json", exclude=absent)
-
-    def to_json(self) -> str:
-        """The document as the results file holds it."""
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
 
 
 def results_schema() -> dict[str, Any]:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from sysnoise.document import (
     RunFacts,
     SuiteInfo,
     Tool,
+    TypedDocument,
     utc_now,
 )
 from sysnoise.engine import Evaluation
@@ -292,20 +292,15 @@ def result_stem(run: RunInputs, created: str) -> str:
 
 
 def write_result(
-    document: ResultDocument | dict[str, Any], predictions: Any, out_dir: Path, stem: str
+    document: TypedDocument, predictions: Any, out_dir: Path, stem: str
 ) -> Path:
     """Write ``stem.json``, ``stem.csv`` (one row per noise) and ``stem.predictions.csv.gz``
     (from a `PredictionsTable`, a block of rows at a time, or a DataFrame)."""
     import pandas as pd
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    file_name = {"predictions_file": f"{stem}.predictions.csv.gz"}
-    if isinstance(document, dict):  # a detection document (plain JSON-ready fields)
-        plain = {**document, **file_name}
-        text = json.dumps(plain, indent=2, allow_nan=False) + "\n"
-    else:
-        document = document.model_copy(update=file_name)
-        plain, text = document.to_dict(), document.to_json()
+    document = document.model_copy(update={"predictions_file": f"{stem}.predictions.csv.gz"})
+    plain, text = document.to_dict(), document.to_json()
     json_path = out_dir / f"{stem}.json"
     atomic_write(json_path, lambda p: p.write_text(text))
     flat = pd.json_normalize(plain["rows"], max_level=0)

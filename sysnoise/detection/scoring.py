@@ -8,7 +8,6 @@ into fractions of their image's size, so both sides meet in the same coordinates
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,10 +22,12 @@ from sysnoise.detection.coco_metrics import (
     agreement_truth,
     paired_deltas,
 )
+from sysnoise.detection.document import DetectionDocument
+from sysnoise.document import SCHEMA_VERSION, utc_now
 from sysnoise.environment import environment, tool_info
 from sysnoise.hashing import dataset_fingerprint
 from sysnoise.metrics import category_summary, psnr
-from sysnoise.results import SCHEMA_VERSION
+from sysnoise.results import _first_errors
 from sysnoise.tasks.detection import decode_detections
 
 if TYPE_CHECKING:
@@ -42,8 +43,8 @@ def detection_document(
     evaluation: Evaluation,
     truth: Sequence[GroundTruth] | None = None,
     resamples: int = RESAMPLES,
-) -> dict[str, Any]:
-    """The JSON-ready document of a detection run; `truth` (one per image, boxes as fractions of
+) -> DetectionDocument:
+    """The typed results document of a detection run; `truth` (one per image, boxes as fractions of
     the image) scores against annotations, else against the reference's own detections."""
     reference = run.spec.reference
     found = {key: _decoded(table) for key, table in evaluation.predictions.items()}
@@ -71,39 +72,50 @@ def detection_document(
                     resamples,
                 ),
                 **_input_difference(evaluation, pipeline.key, valid),
-                "errors": {"count": len(evaluation.errors[pipeline.key])},
+                "errors": _first_errors(evaluation.errors[pipeline.key]),
             }
         )
     reference_found = [found[reference.key][i] for i in np.flatnonzero(ref_ok)]
-    return {
+    document = {
         "schema_version": SCHEMA_VERSION,
         "task": "detection",
         "tool": tool_info(),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "environment": environment(),
         "model": {
             "name": run.spec.name,
             "source": run.spec.source,
             "arch": run.spec.arch,
+            "weights_tag": run.spec.weights_tag,
+            "weights_url": run.spec.weights_url,
             "weights_sha256": run.weights_sha256,
             "fingerprint": run.model_fingerprint,
+            "published_top1": None,
             "backend": run.backend,
         },
         "dataset": {
             "name": run.dataset.name,
+            "root": str(run.dataset.root) if run.dataset.root else None,
+            "description": run.dataset.description,
             "n_images": len(evaluation.image_ids),
+            "n_labelled": len(evaluation.image_ids) if truth is not None else 0,
             "fingerprint": dataset_fingerprint(
                 evaluation.image_ids, evaluation.image_hashes, evaluation.labels.tolist()
             ),
-            "labelled": truth is not None,
+            "sample": run.dataset.sample,
         },
-        "suite": {"name": run.suite.name, "n_noises": len(run.noises)},
+        "suite": {
+            "name": run.suite.name,
+            "description": run.suite.description,
+            "n_noises": len(run.noises),
+            "noises": [noise.name for noise, _ in run.suite.resolve(reference)],
+        },
         "reference_pipeline": reference.to_dict(),
         "reference": {
             "n_images": int(ref_ok.sum()),
             "n_failed": int((~ref_ok).sum()),
             "detections": sum(len(d.above(AGREEMENT_THRESHOLD)) for d in reference_found),
-            **({m: ref_scores.get(m) for m in METRICS} if ref_scores is not None else {}),
+            **{m: None if ref_scores is None else ref_scores.get(m) for m in METRICS},
         },
         "scored_against": "annotations" if truth is not None else "reference detections",
         "agreement_threshold": AGREEMENT_THRESHOLD,
@@ -111,15 +123,24 @@ def detection_document(
         "category_value": "delta_map",
         "rows": rows,
         "not_evaluated": [
-            {"noise": s.noise.name, "status": s.status, "reason": s.reason} for s in run.skipped
+            {
+                "noise": skip.noise.name,
+                "category": skip.noise.category_for(reference),
+                "changes": dict(skip.noise.changes),
+                "status": skip.status,
+                "reason": skip.reason,
+            }
+            for skip in run.skipped
         ],
         "backends": run.backends,
+        "calibration": run.calibration,
         "run": {
             "seconds": round(run.seconds, 3),
             "forward_passes": evaluation.forwards,
             "cached_predictions": evaluation.cached,
         },
     }
+    return DetectionDocument.model_validate(document)
 
 
 def detection_frame(run: RunInputs, evaluation: Evaluation) -> Any:
@@ -165,6 +186,7 @@ def _noise_scores(
     if not reference:
         return {
             "scores": None,
+            "ref_scores": None,
             "deltas": None,
             "delta_map": None,
             "detections": None,
@@ -174,10 +196,11 @@ def _noise_scores(
     categories = sorted({int(c) for d in (*reference, *noisy, *against) for c in d.labels})
     ref_eval = CocoEvaluation(against, reference, categories)
     noisy_eval = CocoEvaluation(against, noisy, categories)
-    scores = noisy_eval.scores()
+    scores, ref_scores = noisy_eval.scores(), ref_eval.scores()
     deltas = paired_deltas(ref_eval, noisy_eval, resamples)
     return {
         "scores": {m: scores.get(m) for m in METRICS},
+        "ref_scores": {m: ref_scores.get(m) for m in METRICS},
         "deltas": {
             m: {"delta": d.delta, "ci": None if d.low is None else [d.low, d.high]}
             for m, d in deltas.items()

@@ -11,6 +11,7 @@ import numpy as np
 from sysnoise.pipeline import Pipeline
 
 if TYPE_CHECKING:
+    from sysnoise.document import TypedDocument
     from sysnoise.engine import Evaluation, ModelRunner
     from sysnoise.results import RunInputs
     from sysnoise.store import Prediction
@@ -87,8 +88,8 @@ class Task(ABC):
         """(N,) bool: images without a prediction in `table`."""
 
     @abstractmethod
-    def document(self, run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
-        """The JSON-ready results document: one row per noise, scored against the labels or
+    def document(self, run: RunInputs, evaluation: Evaluation) -> TypedDocument:
+        """The typed results document: one row per noise, scored against the labels or
         the reference pipeline's own predictions."""
 
     @abstractmethod

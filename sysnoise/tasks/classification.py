@@ -19,6 +19,7 @@ from sysnoise.store import TOP_K, Prediction
 from sysnoise.tasks.base import Task
 
 if TYPE_CHECKING:
+    from sysnoise.document import TypedDocument
     from sysnoise.engine import Evaluation, ModelRunner
     from sysnoise.results import RunInputs
 
@@ -57,7 +58,7 @@ class ClassificationTask(Task):
     def failed(self, table: np.ndarray) -> np.ndarray:
         return table[:, 0] < 0
 
-    def document(self, run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
+    def document(self, run: RunInputs, evaluation: Evaluation) -> TypedDocument:
         from sysnoise.results import build_result
 
         return build_result(run, evaluation)

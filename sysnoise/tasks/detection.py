@@ -22,6 +22,7 @@ from sysnoise.preprocess import normalise_with_table
 from sysnoise.tasks.dense import DenseTask, decode_arrays, encode_arrays, resize_whole
 
 if TYPE_CHECKING:
+    from sysnoise.document import TypedDocument
     from sysnoise.engine import Evaluation, ModelRunner
     from sysnoise.results import RunInputs
 
@@ -60,7 +61,7 @@ class DetectionTask(DenseTask):
             raise SysnoiseError(f"{model_side} gave non-finite boxes or scores")
         return [encode_detections(unpack(rows)) for rows in packed]
 
-    def document(self, run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
+    def document(self, run: RunInputs, evaluation: Evaluation) -> TypedDocument:
         from sysnoise.detection.scoring import detection_document
 
         truth = None

@@ -15,6 +15,7 @@ from sysnoise.preprocess import normalise_with_table
 from sysnoise.tasks.dense import DenseTask, encode_label_map
 
 if TYPE_CHECKING:
+    from sysnoise.document import TypedDocument
     from sysnoise.engine import Evaluation, ModelRunner
     from sysnoise.results import RunInputs
 
@@ -43,7 +44,7 @@ class SegmentationTask(DenseTask):
             raise ValueError(f"{scores.shape[1]} classes do not fit a uint8 label map")
         return [encode_label_map(labels.astype(np.uint8)) for labels in classes]
 
-    def document(self, run: RunInputs, evaluation: Evaluation) -> dict[str, Any]:
+    def document(self, run: RunInputs, evaluation: Evaluation) -> TypedDocument:
         from sysnoise.tasks.segmentation_metrics import segmentation_document
 
         return segmentation_document(run, evaluation)

@@ -3,11 +3,9 @@ segmentation's reference figures and rows (see `sysnoise.tasks.segmentation_repo
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from sysnoise.document import (
-    _ADDED_LATER,
     Count,
     DatasetInfo,
     Delta,
@@ -23,6 +21,7 @@ from sysnoise.document import (
     Submission,
     SuiteInfo,
     Tool,
+    TypedDocument,
     _Block,
 )
 
@@ -81,7 +80,7 @@ class SegmentationRow(Row):
     identical_to: str | None
 
 
-class SegmentationDocument(_Block):
+class SegmentationDocument(TypedDocument):
     """One segmentation run of one model on one dataset under one suite."""
 
     schema_version: Literal[3]
@@ -104,12 +103,3 @@ class SegmentationDocument(_Block):
     imagenet_s: dict[str, Any] | None = None
     predictions_file: str | None = None
     submission: Submission | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready document, blocks added later left out until they are set."""
-        absent = {name for name in _ADDED_LATER if getattr(self, name) is None}
-        return self.model_dump(mode="json", exclude=absent)
-
-    def to_json(self) -> str:
-        """The document as the results file holds it."""
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
