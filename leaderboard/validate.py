@@ -48,23 +48,31 @@ def validate(document: Any) -> list[str]:
             "re-run sysnoise bench with this release to produce one)"
         ]
     problems = list(_non_finite_numbers(document, ""))
-    if document.get("task") == "segmentation":  # its own rows: leaderboard/segmentation_checks
-        from sysnoise.leaderboard.segmentation_checks import segmentation_problems
-
-        return problems + segmentation_problems(document)
-    if document.get("task") == "detection":  # its own rows: leaderboard/detection_checks
-        from sysnoise.leaderboard.detection_checks import detection_problems
-
-        return problems + detection_problems(document)
-    problems += schema_problems(document)
+    problems += schema_problems(document)  # every task's types and ranges, shared blocks too
     if not problems:  # the cross checks read a document of the right types and ranges
-        problems += _suite_problems(document)
-        problems += _category_problems(document)
-        problems += consistency_problems(document)
-        problems += _holm_problems(document["rows"])
-        problems += _robustart_problems(document)
+        problems += _task_problems(document)
     problems += _submission_problems(document.get("submission", _MISSING))
     return problems
+
+
+def _task_problems(document: dict) -> list[str]:
+    """The cross checks of the document's task: what its figures must agree on."""
+    task = document.get("task", "classification")
+    if task == "segmentation":
+        from sysnoise.leaderboard.segmentation_checks import segmentation_problems
+
+        return segmentation_problems(document)
+    if task == "detection":
+        from sysnoise.leaderboard.detection_checks import detection_problems
+
+        return detection_problems(document)
+    return [
+        *_suite_problems(document),
+        *_category_problems(document),
+        *consistency_problems(document),
+        *_holm_problems(document["rows"]),
+        *_robustart_problems(document),
+    ]
 
 
 def schema_problems(document: Any) -> list[str]:

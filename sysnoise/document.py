@@ -11,6 +11,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
 
 # 2 added suite.noises, not_evaluated, backends, calibration, combined; 3 replaced the bootstrap
 # interval with Newcombe's paired score interval and added delta_top5_ci, top-5 discordance,
@@ -247,6 +248,7 @@ class Submission(_Block):
 # Blocks that a document holds only once something adds them (a stored set, the written
 # predictions file, a submission): absent, not null, until then.
 _ADDED_LATER = ("imagenet_s", "predictions_file", "submission")
+_REF = "#/$defs/{model}"
 
 
 class TypedDocument(_Block):
@@ -291,16 +293,46 @@ class ResultDocument(TypedDocument):
     submission: Submission | None = None
 
 
+def document_types() -> dict[str, type[TypedDocument]]:
+    """Each task's document type, by the value of its ``task`` field."""
+    from sysnoise.detection.document import DetectionDocument
+    from sysnoise.tasks.segmentation_document import SegmentationDocument
+
+    return {
+        "classification": ResultDocument,
+        "segmentation": SegmentationDocument,
+        "detection": DetectionDocument,
+    }
+
+
 def results_schema() -> dict[str, Any]:
-    """The JSON Schema of `ResultDocument`, as shipped: nullable values as ``"type": [T,
+    """The JSON Schema of every task's document, as shipped: a union discriminated by ``task``
+    (absent: classification, as written before tasks), nullable values as ``"type": [T,
     "null"]`` beside their bounds, no generated titles."""
-    schema = ResultDocument.model_json_schema(mode="serialization")
+    types = document_types()
+    names, schema = models_json_schema(
+        [(model, "serialization") for model in types.values()], ref_template=_REF
+    )
     schema = _simplified(schema)
-    schema["title"] = "sysnoise results document"
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    # A document without a task (written before tasks) is a classification one.
-    schema["required"] = [name for name in schema["required"] if name != "task"]
-    return schema
+    definitions = schema["$defs"]
+    refs = {task: names[(model, "serialization")]["$ref"] for task, model in types.items()}
+    classification = definitions[refs["classification"].removeprefix(_REF.format(model=""))]
+    classification["required"] = [n for n in classification["required"] if n != "task"]
+    branch: dict[str, Any] = {"$ref": refs["classification"]}
+    for task in reversed([task for task in types if task != "classification"]):
+        branch = {
+            "if": {"properties": {"task": {"const": task}}, "required": ["task"]},
+            "then": {"$ref": refs[task]},
+            "else": branch,
+        }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "sysnoise results document",
+        "type": "object",
+        "properties": {"task": {"enum": list(types)}},
+        **branch,
+        "$defs": definitions,
+    }
 
 
 def results_schema_text() -> str:

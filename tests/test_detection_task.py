@@ -173,4 +173,30 @@ def test_detection_documents_validate_and_report(tmp_path: Path) -> None:
     broken = json.loads(json.dumps(document))
     broken["rows"][0]["scores"]["map"] = 1.5
     broken["categories"]["resize"]["mean"] = 0.3
-    assert any("scores.map: must be a fraction" in p for p in validate(broken))
+    assert "rows[0].scores.map: 1.5 is more than 1" in validate(broken)
+    shared = json.loads(json.dumps(document))
+    shared["dataset"]["n_images"] = -1
+    del shared["model"]["fingerprint"]
+    shared["environment"]["python"] = 3
+    assert validate(shared) == [
+        "dataset.n_images: -1 is negative",
+        "environment.python: must be string, got integer",
+        "model.fingerprint: missing",
+    ]
+    row = next(r for r in document["rows"] if r["deltas"]["map"]["ci"] is not None)
+    at = document["rows"].index(row)
+    shifted = json.loads(json.dumps(document))
+    shifted["rows"][at]["deltas"]["ap50"]["delta"] = row["deltas"]["ap50"]["delta"] / 2 + 0.01
+    assert validate(shifted)[0].startswith(
+        f"rows[{at}].deltas.ap50.delta: {shifted['rows'][at]['deltas']['ap50']['delta']!r} "
+        "is not ref_scores.ap50 minus scores.ap50"
+    )
+    reversed_ci = json.loads(json.dumps(document))
+    low, high = row["deltas"]["map"]["ci"]
+    reversed_ci["rows"][at]["deltas"]["map"]["ci"] = [high, low - 0.01]
+    assert validate(reversed_ci) == [
+        f"rows[{at}].deltas.map.ci: {[high, low - 0.01]} is not [low, high]"
+    ]
+    recounted = json.loads(json.dumps(document))
+    recounted["categories"]["resize"]["n_noises"] = 2
+    assert validate(recounted) == ["categories.resize.n_noises: does not match the rows (1)"]

@@ -89,6 +89,19 @@ def test_a_document_without_a_task_is_a_classification_one(doc):
     assert any(p.startswith("task: 'poetry' is not one of") for p in validate(doc))
 
 
+def test_the_schema_checks_each_task_against_its_own_document(doc):
+    from sysnoise.document import TASKS, document_types
+
+    assert tuple(document_types()) == TASKS
+    as_detection = dict(doc, task="detection")
+    problems = schema_problems(as_detection)
+    assert "scored_against: missing" in problems
+    assert "document: unexpected fields combined, power, robustart" in problems
+    assert "rows[0].scores: missing" in problems
+    as_segmentation = dict(doc, task="segmentation")
+    assert "model.num_classes: missing" in schema_problems(as_segmentation)
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [

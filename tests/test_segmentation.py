@@ -228,7 +228,10 @@ def test_a_segmentation_document_validates_and_is_reported_but_not_ranked(fcn_ru
     assert "fcn_resnet50 (segmentation, 3 classes)" in format_report(document)
     tampered = copy.deepcopy(document)
     tampered["rows"][0]["miou"] = 1.5
-    assert any(p.startswith("rows.0.miou: ") for p in validate(tampered))
+    assert any(p.startswith("rows[0].miou: ") for p in validate(tampered))
+    unnamed = copy.deepcopy(document)
+    unnamed["model"]["name"] = "x" * 200
+    assert validate(unnamed) == ["model.name: 200 characters, more than 128"]
     shifted = copy.deepcopy(document)
     row = next(r for r in shifted["rows"] if r["delta_miou"])
     row["delta_miou"] += 0.01
