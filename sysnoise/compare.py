@@ -65,18 +65,23 @@ def _mover(delta_a: float, ci_a: list[float], delta_b: float, ci_b: list[float])
 
 
 def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
-    """One record per noise both runs evaluated, in A's order."""
-    tasks = {run.document.get("task", "classification") for run in (a, b)}
-    if tasks != {"classification"}:
+    """One record per noise both runs evaluated, in A's order (a dense task's records:
+    `sysnoise.dense_compare`)."""
+    tasks = [run.document.get("task", "classification") for run in (a, b)]
+    if tasks[0] != tasks[1]:
         raise SysnoiseError(
-            "compare reads classification runs (flip rate, Δtop-1); these are "
-            f"{' and '.join(sorted(tasks))} runs: read each with `sysnoise report`"
+            f"compare reads two runs of one task; these are a {tasks[0]} and a {tasks[1]} run: "
+            "read each with `sysnoise report`"
         )
     if a.document["dataset"]["fingerprint"] != b.document["dataset"]["fingerprint"]:
         raise SysnoiseError(
             "the two runs are on different images (dataset fingerprints differ); compare runs "
             "of the same --data, --limit and --seed"
         )
+    if tasks[0] != "classification":
+        from sysnoise.dense_compare import compare_dense
+
+        return compare_dense(a.document, b.document)
     merged = a.predictions.merge(b.predictions, on="image_id", suffixes=(" A", " B"))
     rows_b = {row["noise"]: row for row in b.document["rows"]}
     records = []
@@ -133,6 +138,11 @@ def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
 def compare_table(records: list[dict[str, Any]]) -> Any:
     """The comparison as a terminal table, largest flip-rate difference first."""
     import pandas as pd
+
+    if records and "task" in records[0]:
+        from sysnoise.dense_compare import dense_table
+
+        return dense_table(records)
 
     ordered = sorted(records, key=lambda r: -abs(r["flip_rate_diff"] or 0.0))
     return pd.DataFrame(

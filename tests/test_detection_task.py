@@ -161,12 +161,24 @@ def test_postprocess_is_not_applicable_to_classifiers() -> None:
     assert Pipeline.from_dict(noisy.to_dict()) == noisy
 
 
-def test_detection_documents_validate_and_report(tmp_path: Path) -> None:
+def test_detection_documents_validate_and_report(tmp_path: Path, capsys) -> None:
+    from sysnoise.cli import main
     from sysnoise.leaderboard.validate import validate
     from sysnoise.report import format_report
 
     config = _config(tmp_path, noises="resize=pil-bilinear,postprocess=box-offset-flipped")
-    document = run_bench(config, _source()).document
+    outcome = run_bench(config, _source())
+    document = outcome.document
+    path = str(outcome.json_path)
+    assert main(["compare", path, path]) == 0
+    out = capsys.readouterr().out
+    assert "ΔmAP A pp" in out and "share of images" in out
+    assert main(["compare", path, path, "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["value_a"] for r in records] == [
+        r["deltas"]["map"]["delta"] for r in document["rows"]
+    ]
+    assert all(r["diff"] in (0.0, None) for r in records)
     assert validate(document) == []
     assert set(document["categories"]) == {"resize", "postprocess"}
     assert "stayed/lost/new" in format_report(document)

@@ -238,5 +238,9 @@ def test_a_segmentation_document_validates_and_is_reported_but_not_ranked(fcn_ru
     assert validate(shifted)  # outside its interval, or no longer ref_miou - miou
     with pytest.raises(SysnoiseError, match="ranks classification runs"):
         submit(document, entries_dir=tmp_path)
-    with pytest.raises(SysnoiseError, match="compare reads classification runs"):
-        compare_runs(Run(document, None), Run(document, None))
+    records = compare_runs(Run(document, None), Run(document, None))
+    assert [r["noise"] for r in records] == [r["noise"] for r in document["rows"]]
+    assert {r["value"] for r in records} == {document["category_value"]}
+    assert all(r["diff"] in (0.0, None) for r in records)
+    with pytest.raises(SysnoiseError, match="a segmentation and a classification run"):
+        compare_runs(Run(document, None), Run(dict(document, task="classification"), None))

@@ -35,6 +35,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(records)} noises in both runs, on {a.document['dataset']['name']}\n")
     options = {"max_rows": None, "max_colwidth": 60, "na_rep": "-"}
     print(compare_table(records).to_string(index=False, **options))
+    if records and "task" in records[0]:
+        print(
+            "\nΔ = reference minus noisy, each run against its own reference, with its paired "
+            "bootstrap interval; A-B: square-and-add of the two intervals (ignores their "
+            "correlation: errs wide); changed = share of "
+            + ("pixels" if records[0]["task"] == "segmentation" else "images")
+            + " whose prediction differs from the run's own reference."
+        )
+        return 0
     print(
         "\nflip = share of images whose top-1 differs from the run's own reference; flip A-B: "
         "Newcombe paired interval (same images); Δtop1 A-B: square-and-add of the two runs' "
