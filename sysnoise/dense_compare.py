@@ -92,4 +92,4 @@ def _value(task: str, value: str, row: dict[str, Any]) -> tuple[float | None, li
         return delta.get("delta"), delta.get("ci")
     if value == "delta_miou":
         return row["delta_miou"], row["delta_miou_ci"]
-    return row["agreement_gap"], None
+    return row["agreement_gap"], row["agreement_gap_ci"]
