@@ -67,7 +67,9 @@ def _voc_folder(root: Path, masks: dict[str, np.ndarray]) -> Path:
     for index, data in enumerate(photos):
         (root / "JPEGImages" / f"im{index}.jpg").write_bytes(data)
     for stem, mask in masks.items():
-        palette = Image.fromarray(mask, mode="P")
+        with Image.open(root / "JPEGImages" / f"{stem}.jpg") as image:
+            size = image.size  # a mask has its image's size: stretch the pattern onto it
+        palette = Image.fromarray(mask, mode="P").resize(size, Image.Resampling.NEAREST)
         palette.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0] * 759)
         palette.save(root / "SegmentationClass" / f"{stem}.png")
     return root
@@ -80,13 +82,28 @@ def test_voc_folder_and_cityscapes_label_ids(tmp_path: Path):
     root = _voc_folder(tmp_path / "voc", {"im0": mask})
     dataset = load_segmentation_folder(root)
     assert [r.image_id for r in dataset.records] == ["im0.jpg", "im1.jpg", "im2.jpg"]
-    np.testing.assert_array_equal(dataset.mask("im0.jpg"), mask)
+    stored = dataset.mask("im0.jpg")
+    np.testing.assert_array_equal(np.unique(stored), [0, 1, 255])
     assert dataset.mask("im1.jpg") is None
     ids = np.array([[7, 26, 0, 33]], np.uint8)
     Image.fromarray(ids, mode="L").save(tmp_path / "ids.png")
     assert read_mask(tmp_path / "ids.png", "cityscapes").tolist() == [[0, 13, 255, 18]]
     with pytest.raises(SysnoiseError, match="JPEGImages"):
         load_segmentation_folder(tmp_path)
+
+
+def test_unreadable_or_misfit_masks_are_refused_before_the_run(tmp_path: Path):
+    root = _voc_folder(tmp_path / "voc", {"im0": np.zeros((8, 8), np.uint8)})
+    Image.fromarray(np.zeros((10, 10), np.uint8), mode="L").save(
+        root / "SegmentationClass" / "im1.png"
+    )
+    (root / "SegmentationClass" / "im2.png").write_bytes(b"not a png")
+    with pytest.raises(SysnoiseError) as error:
+        load_segmentation_folder(root)
+    message = str(error.value)
+    assert message.startswith("2 segmentation mask(s) unusable")
+    assert "im1.png: 10x10, its image is" in message and "im2.png: cannot be read" in message
+    assert "move them out of SegmentationClass/" in message
 
 
 def _seeded_weights(arch: str, path: Path) -> Path:

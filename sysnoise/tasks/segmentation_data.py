@@ -66,6 +66,40 @@ def read_mask(path: Path, label_map: str = "identity") -> np.ndarray:
     return mask
 
 
+def _check_masks(records: list[ImageRecord], masks: dict[str, Path]) -> None:
+    """Refuse, before any forward pass, masks that cannot be read or are not their image's size
+    (a mask stretched onto its image would score the wrong pixels)."""
+    from PIL import Image, UnidentifiedImageError
+
+    problems = []
+    for record in records:
+        mask = masks.get(record.image_id)
+        if mask is None:
+            continue
+        try:
+            with Image.open(mask) as opened:
+                mask_size, mode = opened.size, opened.mode
+            with Image.open(record.path) as opened:
+                image_size = opened.size
+        except (OSError, UnidentifiedImageError) as exc:
+            problems.append(f"{mask.name}: cannot be read ({exc})")
+            continue
+        if mode not in ("P", "L"):
+            problems.append(f"{mask.name}: a {mode} image, not a palette or greyscale PNG")
+        elif mask_size != image_size:
+            problems.append(
+                f"{mask.name}: {mask_size[0]}x{mask_size[1]}, its image is "
+                f"{image_size[0]}x{image_size[1]}"
+            )
+    if problems:
+        raise SysnoiseError(
+            f"{len(problems)} segmentation mask(s) unusable: {'; '.join(problems[:3])}"
+            + (" ..." if len(problems) > 3 else "")
+            + "; fix them or move them out of SegmentationClass/ (their images then count as "
+            "unlabelled)"
+        )
+
+
 def load_segmentation_folder(root: Path, label_map: str = "identity") -> SegmentationDataset:
     """A VOC-style folder (see the module docstring); a plain folder of images is unlabelled."""
     root = Path(root).expanduser()
@@ -96,6 +130,7 @@ def load_segmentation_folder(root: Path, label_map: str = "identity") -> Segment
         mask = masks_dir / f"{path.stem}.png"
         if mask.is_file():
             masks[image_id] = mask
+    _check_masks(records, masks)
     description = f"segmentation images at {root}, {len(masks)} with masks"
     return SegmentationDataset(
         root.name, root, tuple(records), description, masks=masks, label_map=label_map
