@@ -23,11 +23,9 @@ from sysnoise.detection.coco_metrics import (
     paired_deltas,
 )
 from sysnoise.detection.document import DetectionDocument
-from sysnoise.document import SCHEMA_VERSION, utc_now
-from sysnoise.environment import environment, tool_info
-from sysnoise.hashing import dataset_fingerprint
 from sysnoise.metrics import category_summary, psnr
 from sysnoise.results import _first_errors
+from sysnoise.tasks.dense_document import shared_blocks
 from sysnoise.tasks.detection import decode_detections
 
 if TYPE_CHECKING:
@@ -77,40 +75,13 @@ def detection_document(
         )
     reference_found = [found[reference.key][i] for i in np.flatnonzero(ref_ok)]
     document = {
-        "schema_version": SCHEMA_VERSION,
-        "task": "detection",
-        "tool": tool_info(),
-        "created": utc_now(),
-        "environment": environment(),
-        "model": {
-            "name": run.spec.name,
-            "source": run.spec.source,
-            "arch": run.spec.arch,
-            "weights_tag": run.spec.weights_tag,
-            "weights_url": run.spec.weights_url,
-            "weights_sha256": run.weights_sha256,
-            "fingerprint": run.model_fingerprint,
-            "published_top1": None,
-            "backend": run.backend,
-        },
-        "dataset": {
-            "name": run.dataset.name,
-            "root": str(run.dataset.root) if run.dataset.root else None,
-            "description": run.dataset.description,
-            "n_images": len(evaluation.image_ids),
-            "n_labelled": len(evaluation.image_ids) if truth is not None else 0,
-            "fingerprint": dataset_fingerprint(
-                evaluation.image_ids, evaluation.image_hashes, evaluation.labels.tolist()
-            ),
-            "sample": run.dataset.sample,
-        },
-        "suite": {
-            "name": run.suite.name,
-            "description": run.suite.description,
-            "n_noises": len(run.noises),
-            "noises": [noise.name for noise, _ in run.suite.resolve(reference)],
-        },
-        "reference_pipeline": reference.to_dict(),
+        **shared_blocks(
+            run,
+            evaluation,
+            "detection",
+            evaluation.labels.tolist(),
+            len(evaluation.image_ids) if truth is not None else 0,
+        ),
         "reference": {
             "n_images": int(ref_ok.sum()),
             "n_failed": int((~ref_ok).sum()),
@@ -122,23 +93,6 @@ def detection_document(
         "categories": category_summary(rows, "delta_map"),
         "category_value": "delta_map",
         "rows": rows,
-        "not_evaluated": [
-            {
-                "noise": skip.noise.name,
-                "category": skip.noise.category_for(reference),
-                "changes": dict(skip.noise.changes),
-                "status": skip.status,
-                "reason": skip.reason,
-            }
-            for skip in run.skipped
-        ],
-        "backends": run.backends,
-        "calibration": run.calibration,
-        "run": {
-            "seconds": round(run.seconds, 3),
-            "forward_passes": evaluation.forwards,
-            "cached_predictions": evaluation.cached,
-        },
     }
     return DetectionDocument.model_validate(document)
 

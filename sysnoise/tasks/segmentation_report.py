@@ -13,11 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sysnoise.document import utc_now
-from sysnoise.environment import environment, tool_info
-from sysnoise.hashing import dataset_fingerprint
 from sysnoise.metrics import category_summary
-from sysnoise.results import SCHEMA_VERSION, _first_errors, _input_difference
+from sysnoise.results import _first_errors, _input_difference
+from sysnoise.tasks.dense_document import shared_blocks
 from sysnoise.tasks.segmentation_document import SegmentationDocument
 from sysnoise.tasks.segmentation_metrics import (
     class_iou,
@@ -64,41 +62,14 @@ def build_segmentation_result(run: RunInputs, evaluation: Evaluation) -> Segment
     ref_sum = tables[reference.key].labels[scored].sum(axis=0)
     summary_value = "delta_miou" if scored.any() else "agreement_gap"
     document = {
-        "schema_version": SCHEMA_VERSION,
-        "task": TASK,
-        "tool": tool_info(),
-        "created": utc_now(),
-        "environment": environment(),
-        "model": {
-            "name": run.spec.name,
-            "source": run.spec.source,
-            "arch": run.spec.arch,
-            "weights_tag": run.spec.weights_tag,
-            "weights_url": run.spec.weights_url,
-            "weights_sha256": run.weights_sha256,
-            "fingerprint": run.model_fingerprint,
-            "published_top1": None,
-            "num_classes": classes,
-            "backend": run.backend,
-        },
-        "dataset": {
-            "name": run.dataset.name,
-            "root": str(run.dataset.root) if run.dataset.root else None,
-            "description": run.dataset.description,
-            "n_images": len(evaluation.image_ids),
-            "n_labelled": int(labelled.sum()),
-            "fingerprint": dataset_fingerprint(
-                evaluation.image_ids, evaluation.image_hashes, labelled.astype(int).tolist()
-            ),
-            "sample": run.dataset.sample,
-        },
-        "suite": {
-            "name": run.suite.name,
-            "description": run.suite.description,
-            "n_noises": len(run.noises),
-            "noises": [noise.name for noise, _ in run.suite.resolve(reference)],
-        },
-        "reference_pipeline": reference.to_dict(),
+        **shared_blocks(
+            run,
+            evaluation,
+            TASK,
+            labelled.astype(int).tolist(),
+            int(labelled.sum()),
+            {"num_classes": classes},
+        ),
         "reference": {
             "n_images": int(ref_ok.sum()),
             "n_failed": int((~ref_ok).sum()),
@@ -113,23 +84,6 @@ def build_segmentation_result(run: RunInputs, evaluation: Evaluation) -> Segment
         "categories": category_summary(rows, summary_value),
         "category_value": summary_value,
         "rows": rows,
-        "not_evaluated": [
-            {
-                "noise": skip.noise.name,
-                "category": skip.noise.category_for(reference),
-                "changes": dict(skip.noise.changes),
-                "status": skip.status,
-                "reason": skip.reason,
-            }
-            for skip in run.skipped
-        ],
-        "backends": run.backends,
-        "calibration": run.calibration,
-        "run": {
-            "seconds": round(run.seconds, 3),
-            "forward_passes": evaluation.forwards,
-            "cached_predictions": evaluation.cached,
-        },
     }
     return SegmentationDocument.model_validate(document)
 
