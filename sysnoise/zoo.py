@@ -142,3 +142,15 @@ def _single(value: int | list[int]) -> int:
     if len(value) != 1:
         raise SysnoiseError(f"expected one size, got {value}")
     return int(value[0])
+
+
+def torchvision_weights(arch: str, tag: str = "DEFAULT") -> Any:
+    """torchvision's weights entry `tag` of `arch` ("" or "DEFAULT": the architecture's default)."""
+    import torchvision.models
+
+    weights_enum = torchvision.models.get_model_weights(arch)
+    try:
+        return weights_enum.DEFAULT if tag in ("", "DEFAULT") else weights_enum[tag]
+    except KeyError:
+        valid = ", ".join(weights_enum.__members__)
+        raise UnknownNameError(f"unknown weights {tag!r} for {arch}; valid: {valid}") from None

@@ -52,17 +52,10 @@ def load_detector(
     from sysnoise.hashing import sha256_file
     from sysnoise.pipeline import Pipeline
     from sysnoise.weights import locate_weights, read_checkpoint
-    from sysnoise.zoo import ModelSpec
+    from sysnoise.zoo import ModelSpec, torchvision_weights
 
     _check_arch(arch)
-    weights_enum = torchvision.models.get_model_weights(arch)
-    try:
-        weights = weights_enum.DEFAULT if weights_tag == "DEFAULT" else weights_enum[weights_tag]
-    except KeyError:
-        valid = ", ".join(weights_enum.__members__)
-        raise UnknownNameError(
-            f"unknown weights {weights_tag!r} for {arch}; valid: {valid}"
-        ) from None
+    weights = torchvision_weights(arch, weights_tag)
     spec = ModelSpec(
         name=arch,
         arch=arch,

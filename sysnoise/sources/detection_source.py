@@ -18,7 +18,7 @@ from sysnoise.detection.resize import DetectionResize
 from sysnoise.errors import UnknownNameError
 from sysnoise.pipeline import Pipeline
 from sysnoise.sources.base import LoadedModel, ModelSource
-from sysnoise.zoo import ModelSpec
+from sysnoise.zoo import ModelSpec, torchvision_weights
 
 UNIT_RANGE = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}  # pixels / 255, as ToTensor
 MTCNN_REFERENCE = Pipeline(
@@ -55,18 +55,12 @@ class DetectionSource(ModelSource):
             return cls(
                 _spec("mtcnn", "mtcnn", "facenet-pytorch", "", reference or MTCNN_REFERENCE, 2)
             )
-        import torchvision.models
 
         arch, _, tag = name.partition(":")
         if arch not in _architectures():
             valid = ", ".join(cls.known_names())
             raise UnknownNameError(f"unknown detection model {arch!r}; valid: {valid}")
-        weights_enum = torchvision.models.get_model_weights(arch)
-        try:
-            weights = weights_enum[tag] if tag else weights_enum.DEFAULT
-        except KeyError:
-            valid = ", ".join(weights_enum.__members__)
-            raise UnknownNameError(f"unknown weights {tag!r} for {arch}; valid: {valid}") from None
+        weights = torchvision_weights(arch, tag)
         return cls(
             _spec(
                 name if tag else arch,

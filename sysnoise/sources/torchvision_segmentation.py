@@ -19,7 +19,7 @@ import torch
 from sysnoise.errors import SysnoiseError, UnknownNameError
 from sysnoise.pipeline import Pipeline
 from sysnoise.sources.base import LoadedModel, ModelSource
-from sysnoise.zoo import ModelSpec
+from sysnoise.zoo import ModelSpec, torchvision_weights
 
 # The last layer of each architecture's main head: its weight's first axis is the class count.
 CLASSIFIER_KEYS = {
@@ -77,18 +77,12 @@ class TorchvisionSegmentationSource(ModelSource):
 
     @classmethod
     def open(cls, name: str, reference: Pipeline | None = None) -> TorchvisionSegmentationSource:
-        import torchvision.models
 
         arch, _, tag = name.partition(":")
         if arch not in segmentation_archs():
             valid = ", ".join(segmentation_archs())
             raise UnknownNameError(f"unknown segmentation model {arch!r}; valid: {valid}")
-        weights_enum = torchvision.models.get_model_weights(arch)
-        try:
-            weights = weights_enum[tag] if tag else weights_enum.DEFAULT
-        except KeyError:
-            valid = ", ".join(weights_enum.__members__)
-            raise UnknownNameError(f"unknown weights {tag!r} for {arch}; valid: {valid}") from None
+        weights = torchvision_weights(arch, tag)
         spec = ModelSpec(
             name=arch,
             arch=arch,

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sysnoise.errors import UnknownNameError
 from sysnoise.pipeline import Pipeline
 from sysnoise.sources.base import LoadedModel, ModelSource
-from sysnoise.zoo import DEFAULT_WEIGHTS_TAG, ModelSpec, model_registry, reference_pipeline
+from sysnoise.zoo import (
+    DEFAULT_WEIGHTS_TAG,
+    ModelSpec,
+    model_registry,
+    reference_pipeline,
+    torchvision_weights,
+)
 
 
 class TorchvisionSource(ModelSource):
@@ -30,15 +35,9 @@ class TorchvisionSource(ModelSource):
 
         arch, _, tag = name.partition(":")
         model_registry().get(arch)
-        weights_enum = torchvision.models.get_model_weights(arch)
-        tag = tag or (
-            DEFAULT_WEIGHTS_TAG if DEFAULT_WEIGHTS_TAG in weights_enum.__members__ else "DEFAULT"
-        )
-        try:
-            weights = weights_enum[tag] if tag != "DEFAULT" else weights_enum.DEFAULT
-        except KeyError:
-            valid = ", ".join(weights_enum.__members__)
-            raise UnknownNameError(f"unknown weights {tag!r} for {arch}; valid: {valid}") from None
+        members = torchvision.models.get_model_weights(arch).__members__
+        tag = tag or (DEFAULT_WEIGHTS_TAG if DEFAULT_WEIGHTS_TAG in members else "DEFAULT")
+        weights = torchvision_weights(arch, tag)
         spec = ModelSpec(
             name=f"{arch}:{weights.name}" if weights.name != DEFAULT_WEIGHTS_TAG else arch,
             arch=arch,
