@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader
 from sysnoise.leaderboard.markdown import markdown_cell, markdown_table
 from sysnoise.leaderboard.store import entry_stem
 from sysnoise.leaderboard.table import BoardGroup, group_entries, spreadsheet_safe
-from sysnoise.leaderboard.views import entry_context, group_view
+from sysnoise.leaderboard.views import entry_context, entry_template, group_view
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -34,8 +34,8 @@ def build_site(entries: list[dict[str, Any]], out_dir: Path) -> Path:
     views = [group_view(group) for group in groups]
     page = env.get_template("index.html").render(groups=groups, views=views, static="static")
     index.write_text(page, encoding="utf-8")
-    template = env.get_template("entry.html")
     for group in groups:
+        template = env.get_template(entry_template(group))
         for entry in group.entries:
             page = template.render(**entry_context(entry, group), static="../static")
             (out_dir / "entries" / f"{entry_stem(entry)}.html").write_text(page, encoding="utf-8")
@@ -45,27 +45,36 @@ def build_site(entries: list[dict[str, Any]], out_dir: Path) -> Path:
 
 
 def leaderboard_markdown(groups: list[BoardGroup]) -> str:
-    """The board as Markdown: one table per (dataset, suite) group."""
+    """The board as Markdown: one table per (task, scoring, dataset, suite) group."""
     parts = [
         "# sysnoise leaderboard\n",
-        "Entries are ranked by the mean flip rate over the suite's single noises (share of images "
-        "whose top-1 changes; lower is more robust; it cannot cancel). Δ is reference minus noisy "
-        "top-1 in percentage points (pp); mean |Δ| cannot cancel, mean Δ can.\n",
+        "Classification entries are ranked by the mean flip rate over the suite's single noises "
+        "(share of images whose top-1 changes; lower is more robust; it cannot cancel). Δ is "
+        "reference minus noisy top-1 in percentage points (pp); mean |Δ| cannot cancel, mean Δ "
+        "can. Segmentation and detection entries have tables of their own, one for runs scored "
+        "against labels and one for runs scored against the reference pipeline's own outputs; "
+        "each table says what it ranks by.\n",
     ]
     if not groups:
         parts.append("No entries yet.\n")
     for group in groups:
         parts.append(f"## {_markdown_heading(group.title)}\n")
         parts.append(f"_{_markdown_heading(group.scale_note)}_\n")
+        if group.board is not None:
+            parts.append(f"{_markdown_heading(group.ranking[:1].upper() + group.ranking[1:])}.\n")
         parts.append(markdown_table(group.frame))
     return "\n".join(parts)
 
 
 def leaderboard_csv(groups: list[BoardGroup]) -> pd.DataFrame:
-    """Every group's table in one frame, with dataset and suite columns in front."""
+    """Every group's table in one frame, with dataset and suite columns in front, the task and
+    what it was scored against at the end (a dense group's own columns are blank in the other
+    groups' rows)."""
     frames = []
     for group in groups:
         frame = group.frame.reset_index(names="entry")
+        frame["task"] = group.task
+        frame["scored against"] = group.scoring or ""
         frame.insert(0, "suite", group.suite)
         frame.insert(0, "dataset_fingerprint", group.dataset_fingerprint)
         frame.insert(0, "dataset", group.dataset_name)

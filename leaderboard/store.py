@@ -11,7 +11,7 @@ from typing import Any
 from sysnoise.document import utc_now
 from sysnoise.errors import SysnoiseError
 from sysnoise.fileio import atomic_write_text
-from sysnoise.leaderboard.validate import check, validate
+from sysnoise.leaderboard.validate import board_problems, check
 
 DEFAULT_ENTRIES_DIR = Path(__file__).resolve().parent / "entries"
 MAX_ENTRY_BYTES = 4 << 20  # a 120-noise result is about 400 kB; per-image data is a side file
@@ -55,12 +55,7 @@ def submit(
     if not isinstance(document, dict):
         check(document)  # says what it is instead of an object
     result = {k: v for k, v in document.items() if k != "submission"}
-    check(result)
-    if result.get("task", "classification") != "classification":
-        raise SysnoiseError(
-            f"the leaderboard ranks classification runs; this is a {result['task']} run: "
-            "read it with `sysnoise report`"
-        )
+    check(result, board=True)  # every task's schema and cross checks, a built-in suite
     root = Path(entries_dir).resolve()
     path = (root / f"{entry_stem(result)}.json").resolve()
     if path.parent != root:
@@ -77,7 +72,7 @@ def submit(
             "submitted": utc_now(),
         },
     }
-    check(entry)
+    check(entry, board=True)
     text = json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     if len(text.encode()) > MAX_ENTRY_BYTES:
         raise SysnoiseError(
@@ -106,7 +101,7 @@ def load_entries(
         except SysnoiseError as exc:
             _report(problems, f"{path.name}: unreadable ({exc})")
             continue
-        found = validate(document)
+        found = board_problems(document)
         if found:
             _report(problems, f"{path.name}: invalid ({'; '.join(found[:5])})")
             continue

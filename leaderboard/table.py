@@ -1,4 +1,7 @@
-"""Leaderboard tables: one DataFrame per (dataset fingerprint, suite), ranked by mean flip rate."""
+"""Leaderboard tables: one DataFrame per (task, scoring, dataset fingerprint, suite).
+
+Classification entries rank by mean flip rate; segmentation and detection entries by the figures
+of `sysnoise.leaderboard.dense_table`, each scoring (labels or agreement) in its own table."""
 
 from __future__ import annotations
 
@@ -9,6 +12,14 @@ from typing import Any
 
 import pandas as pd
 
+from sysnoise.leaderboard.dense_summary import (
+    CLASSIFICATION,
+    LABELS,
+    DenseSummary,
+    board_kind,
+    dense_summary,
+)
+from sysnoise.leaderboard.dense_table import BOARDS, DenseBoard, dense_figures
 from sysnoise.leaderboard.store import entry_stem
 from sysnoise.leaderboard.summary import (
     EntrySummary,
@@ -47,7 +58,8 @@ CORE_COLUMNS = (
 
 @dataclass(frozen=True)
 class BoardGroup:
-    """Entries measured on the same dataset with the same suite, and their table."""
+    """Entries of one task, scored the same way, measured on the same dataset with the same
+    suite, and their table."""
 
     dataset_name: str
     dataset_fingerprint: str
@@ -56,9 +68,32 @@ class BoardGroup:
     n_labelled: int  # the fewest any entry states
     entries: list[dict[str, Any]]  # in rank order
     frame: pd.DataFrame  # indexed by entry stem, in rank order
-    summaries: dict[str, EntrySummary]  # by entry stem
+    summaries: dict[str, EntrySummary | DenseSummary]  # by entry stem
     categories: list[str]
     disagreeing: tuple[str, ...] = ()  # stems of entries whose dataset name or size differs
+    task: str = CLASSIFICATION
+    scoring: str | None = None  # dense tasks: LABELS or AGREEMENT
+
+    @property
+    def board(self) -> DenseBoard | None:
+        """How a dense group ranks and names its columns (None: classification)."""
+        return None if self.scoring is None else BOARDS[(self.task, self.scoring)]
+
+    @property
+    def core_columns(self) -> tuple[str, ...]:
+        """The compact columns, in the order a narrow terminal keeps them."""
+        return CORE_COLUMNS if self.board is None else self.board.core_columns
+
+    @property
+    def ranking(self) -> str:
+        """One sentence: what the table ranks by."""
+        if self.board is None:
+            return (
+                "ranked by the mean flip rate over the suite's single noises (share of images "
+                "whose top-1 changes, lower is more robust); Δ = reference minus noisy top-1 in "
+                "pp, mean |Δ| cannot cancel, mean Δ can"
+            )
+        return self.board.ranking
 
     @property
     def title(self) -> str:
@@ -69,20 +104,37 @@ class BoardGroup:
             if self.disagreeing
             else ""
         )
+        task = "" if self.board is None else f"{self.task}, {_SCORED[self.scoring]}: "
         return plain_text(
-            f"{self.dataset_name} ({size}, fingerprint {self.dataset_fingerprint[:12]}{flag}), "
-            f"suite {self.suite}",
+            f"{task}{self.dataset_name} ({size}, fingerprint {self.dataset_fingerprint[:12]}"
+            f"{flag}), suite {self.suite}",
             limit=4 * _SHOWN_CHARS,
         )
 
     @property
     def demonstration(self) -> bool:
         """Whether the set is too small for differences between entries to mean much."""
-        return self.dataset_name == "sample" or self.n_labelled < DEMONSTRATION_LABELLED
+        return self.dataset_name == "sample" or self._n_scored < DEMONSTRATION_LABELLED
+
+    @property
+    def _n_scored(self) -> int:
+        """Images the ranking figure rests on: labelled ones, or every image for agreement."""
+        if self.scoring is None or self.scoring == LABELS:
+            return self.n_labelled
+        return self.n_images or 0
 
     @property
     def scale_note(self) -> str:
         """What the set's size allows one to read from it."""
+        if self.scoring is not None and self.scoring != LABELS:
+            scale = "demonstration scale: " if self.demonstration else ""
+            tail = (
+                "; the tables show how the benchmark reads, differences between entries are "
+                "indicative only"
+                if self.demonstration
+                else ""
+            )
+            return f"{scale}{self._n_scored} images, no labels used{tail}"
         if self.demonstration:
             return (
                 f"demonstration scale: {self.n_labelled} labelled images; the tables show how "
@@ -93,11 +145,13 @@ class BoardGroup:
     @property
     def slug(self) -> str:
         """An identifier for the group's page elements."""
-        return f"{self.suite}-{self.dataset_fingerprint[:12]}".replace(" ", "_")
+        task = "" if self.scoring is None else f"{self.task}-{self.scoring}-"
+        return f"{task}{self.suite}-{self.dataset_fingerprint[:12]}".replace(" ", "_")
 
     def category_columns(self) -> list[str]:
         """The per-category columns (collapsed in the compact view)."""
-        return [c for c in self.frame.columns if c not in CORE_COLUMNS and c != "environment"]
+        core = self.core_columns
+        return [c for c in self.frame.columns if c not in core and c != "environment"]
 
 
 def plain_text(text: Any, limit: int = _SHOWN_CHARS) -> str:
@@ -140,14 +194,17 @@ def environment_summary(entry: dict[str, Any]) -> str:
 
 
 def group_entries(entries: list[dict[str, Any]]) -> list[BoardGroup]:
-    """Entries split by (dataset fingerprint, suite name), each group with its ranked table."""
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    """Entries split by (task, scoring, dataset fingerprint, suite name), each group with its
+    ranked table: classification first, then each dense task, labelled before agreement."""
+    grouped: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for entry in entries:
-        key = (entry["dataset"]["fingerprint"], entry["suite"]["name"])
+        task, scoring = board_kind(entry)
+        key = (task, scoring or "", entry["dataset"]["fingerprint"], entry["suite"]["name"])
         grouped.setdefault(key, []).append(entry)
     groups = []
-    for (fingerprint, suite), members in sorted(grouped.items(), key=lambda kv: kv[0][::-1]):
-        frame = board_frame(members)
+    for (task, scoring, fingerprint, suite), members in sorted(grouped.items(), key=_group_order):
+        board = BOARDS[(task, scoring)] if scoring else None
+        frame = board_frame(members) if board is None else dense_frame(members, board)
         by_stem = {entry_stem(e): e for e in members}
         name, n_images, disagreeing = _agreed_dataset(members, fingerprint)
         groups.append(
@@ -159,12 +216,31 @@ def group_entries(entries: list[dict[str, Any]]) -> list[BoardGroup]:
                 n_labelled=min(m["dataset"].get("n_labelled") or 0 for m in members),
                 entries=[by_stem[stem] for stem in frame.index],
                 frame=frame,
-                summaries={stem: entry_summary(by_stem[stem]) for stem in frame.index},
+                summaries={
+                    stem: entry_summary(by_stem[stem])
+                    if board is None
+                    else dense_summary(by_stem[stem])
+                    for stem in frame.index
+                },
                 categories=_categories(members),
                 disagreeing=disagreeing,
+                task=task,
+                scoring=scoring or None,
             )
         )
     return groups
+
+
+_TASK_ORDER = ("classification", "segmentation", "detection")
+_SCORED = {LABELS: "scored against labels", "agreement": "agreement with the reference"}
+
+
+def _group_order(item: tuple[tuple[str, str, str, str], Any]) -> tuple[Any, ...]:
+    """Classification's groups in their old order (suite, fingerprint), then each dense task's,
+    the ones scored against labels first."""
+    task, scoring, fingerprint, suite = item[0]
+    rank = _TASK_ORDER.index(task) if task in _TASK_ORDER else len(_TASK_ORDER)
+    return (rank, task, scoring != LABELS, suite, fingerprint)
 
 
 def _agreed_dataset(
@@ -196,6 +272,50 @@ def board_frame(entries: list[dict[str, Any]]) -> pd.DataFrame:
     )
     frame.insert(0, RANK, frame[MEAN_FLIP].rank(method="min").astype("Int64"))
     return frame
+
+
+def dense_frame(entries: list[dict[str, Any]], board: DenseBoard) -> pd.DataFrame:
+    """One row per dense entry (index: entry stem), ranked by the board's figure, then by the
+    share changed; entries without the figure last."""
+    categories = _categories(entries)
+    records = []
+    for entry in entries:
+        _, headline, per_category = dense_figures(board, entry, categories)
+        records.append(
+            {
+                "model": display_name(entry),
+                **{k: plain_text(v) if isinstance(v, str) else v for k, v in headline.items()},
+                **_identity(entry),
+                **per_category,
+                **_provenance(entry),
+            }
+        )
+    frame = pd.DataFrame.from_records(records, index=[entry_stem(e) for e in entries])
+    tie = board.headline[1] if len(board.headline) > 1 else "model"
+    frame = frame.sort_values(
+        [board.rank_column, tie, "model"],
+        ascending=[board.ascending, True, True],
+        na_position="last",
+        kind="stable",
+    )
+    rank = frame[board.rank_column].rank(method="min", ascending=board.ascending)
+    frame.insert(0, RANK, rank.astype("Int64"))
+    return frame
+
+
+def _identity(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "family": plain_text(architecture_family(entry)),
+        "backend": plain_text(entry["model"].get("backend") or ""),
+    }
+
+
+def _provenance(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "n images": entry["dataset"]["n_images"],
+        "date": str(entry.get("created", ""))[:10],
+        "environment": environment_summary(entry),
+    }
 
 
 def _categories(entries: list[dict[str, Any]]) -> list[str]:
@@ -240,16 +360,17 @@ def _percent(fraction: float | None) -> float:
     return float("nan") if fraction is None else round(100.0 * fraction, 3)
 
 
-def terminal_table(frame: pd.DataFrame, width: int) -> tuple[str, list[str]]:
-    """The frame as text no wider than `width`: the compact columns first, in rank order, then
-    per-category ones while they fit; long names shortened. (text, columns left out)."""
+def terminal_table(
+    frame: pd.DataFrame, width: int, core: tuple[str, ...] = CORE_COLUMNS
+) -> tuple[str, list[str]]:
+    """The frame as text no wider than `width`: the compact (`core`) columns first, in rank
+    order, then per-category ones while they fit; long names shortened. (text, columns left
+    out)."""
     frame = frame.copy()
     for column in ("model", WORST_NOISE):
         if column in frame:
             frame[column] = frame[column].map(lambda v: _shorten(str(v), max(12, width // 5)))
-    priority = [c for c in CORE_COLUMNS if c in frame] + [
-        c for c in frame.columns if c not in CORE_COLUMNS
-    ]
+    priority = [c for c in core if c in frame] + [c for c in frame.columns if c not in core]
     chosen: list[str] = []
     for column in priority:
         trial = [c for c in frame.columns if c in chosen or c == column]

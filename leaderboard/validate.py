@@ -174,9 +174,20 @@ def structure_problem(document: Any) -> str | None:
     return None
 
 
-def check(document: Any) -> None:
-    """Raise SysnoiseError listing every problem when `document` is not a valid submission."""
+def board_problems(document: Any) -> list[str]:
+    """What keeps `document` off the board: `validate`'s problems and, for a segmentation or
+    detection run, noises that are not a built-in suite's (a one-off list ranks against
+    nothing; classification's `validate` checks this already). Empty when it may join."""
     problems = validate(document)
+    if not problems and document.get("task", "classification") != "classification":
+        problems = _suite_problems(document)
+    return problems
+
+
+def check(document: Any, board: bool = False) -> None:
+    """Raise SysnoiseError listing every problem when `document` is not a valid results document
+    (`board`: not a valid leaderboard entry, see `board_problems`)."""
+    problems = board_problems(document) if board else validate(document)
     if problems:
         listed = "; ".join(problems[:20])
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
+from sysnoise.leaderboard.dense_rows import dense_page
 from sysnoise.leaderboard.heatmaps import (
     Heatmap,
     decoder_resizer_heatmap,
@@ -111,8 +112,14 @@ def group_view(group: BoardGroup) -> GroupView:
     """The index table (compact columns first, per-category ones collapsed), the model x
     category heatmap and the accuracy/robustness scatter of one group."""
     extra = set(group.category_columns()) | {"environment"}
+    board = group.board
     columns = [
-        Column(f"c{i}", name, _COLUMN_TITLES.get(name), name in extra)
+        Column(
+            f"c{i}",
+            name,
+            _COLUMN_TITLES.get(name) if board is None else board.column_title(name),
+            name in extra,
+        )
         for i, name in enumerate(group.frame.columns)
     ]
     rows = []
@@ -143,12 +150,15 @@ def group_view(group: BoardGroup) -> GroupView:
                 cells=cells,
             )
         )
+    families, backends = sorted({r.family for r in rows}), sorted({r.backend for r in rows})
+    if board is not None:  # the cross-model maps and the scatter read classification figures
+        return GroupView(columns, rows, families, backends, None, None, None)
     scatter = robustness_scatter_svg([group.summaries[stem] for stem in group.frame.index])
     return GroupView(
         columns=columns,
         rows=rows,
-        families=sorted({r.family for r in rows}),
-        backends=sorted({r.backend for r in rows}),
+        families=families,
+        backends=backends,
         heatmap=model_category_heatmap(group.entries, group.categories, links, worst_links),
         noise_heatmap=model_noise_heatmap(group.entries, links),
         scatter=None if scatter is None else Markup(scatter),  # matplotlib's SVG, text as paths
@@ -156,12 +166,25 @@ def group_view(group: BoardGroup) -> GroupView:
 
 
 def entry_context(entry: dict[str, Any], group: BoardGroup) -> dict[str, Any]:
-    """The template variables of one entry's page."""
+    """The template variables of one entry's page (`entry_template` says which page)."""
     submission = entry.get("submission") or {}
     links = []
     for label in ("paper", "code"):
         if submission.get(label):
             links.append((label, {"url": safe_url(submission[label]), "text": submission[label]}))
+    if group.board is not None:
+        return {
+            "entry": entry,
+            "name": display_name(entry),
+            "family": architecture_family(entry),
+            "environment": environment_summary(entry),
+            "demonstration": group.demonstration,
+            "scale_note": group.scale_note,
+            "links": links,
+            "not_evaluated": entry.get("not_evaluated") or [],
+            "stem": entry_stem(entry),
+            **dense_page(entry, group.board),
+        }
     plots = {
         "category_plot": category_bars_svg(entry),
         "waterfall": waterfall_svg(entry),
@@ -184,6 +207,11 @@ def entry_context(entry: dict[str, Any], group: BoardGroup) -> dict[str, Any]:
         # matplotlib's own SVG, with text drawn as paths: no submitted string becomes markup
         **{key: None if svg is None else Markup(svg) for key, svg in plots.items()},
     }
+
+
+def entry_template(group: BoardGroup) -> str:
+    """The template of the group's entry pages."""
+    return "entry.html" if group.board is None else "entry_dense.html"
 
 
 def _cell(column: Column, value: Any, href: str | None) -> Cell:

@@ -45,8 +45,15 @@ class Noise:
         object.__setattr__(self, "changes", MappingProxyType(dict(self.changes)))
 
     def apply(self, reference: Pipeline) -> Pipeline:
-        """The noisy pipeline: the reference with this noise's changes."""
-        return reference.with_changes(**self.changes)
+        """The noisy pipeline: the reference with this noise's changes. Moving a detector off
+        its capped protocol ("shorter-capped", where `crop_size` is the cap on the longer side)
+        leaves no cap: the image is resized whole (`sysnoise.tasks.dense`), so the crop size
+        becomes the resize size instead of a crop larger than the image."""
+        changes = dict(self.changes)
+        protocol = changes.get("resize_protocol", reference.resize_protocol)
+        if reference.resize_protocol == "shorter-capped" and protocol != "shorter-capped":
+            changes.setdefault("crop_size", min(reference.crop_size, reference.resize_size))
+        return reference.with_changes(**changes)
 
     def category_for(self, reference: Pipeline) -> str:
         """This noise's category against `reference`: the declared one, or the changed fields'."""

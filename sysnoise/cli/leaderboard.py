@@ -17,7 +17,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     build = actions.add_parser("build", help="write the static site, LEADERBOARD.md and CSV")
     build.add_argument("--out", type=Path, default=Path("site"), help="output folder (site/)")
-    show = actions.add_parser("show", help="print one table per dataset and suite")
+    show = actions.add_parser("show", help="print one table per task, dataset and suite")
     for action in (build, show):
         add_entries_option(action)
     parser.set_defaults(run=run)
@@ -76,7 +76,9 @@ def _show(entries: list[dict]) -> int:
     for group in groups:
         print(textwrap.fill(group.title, width))
         print(textwrap.fill(f"({group.scale_note})", width))
-        text, hidden = terminal_table(group.frame, width)
+        if group.board is not None:
+            print(textwrap.fill(f"{group.task.capitalize()}, {group.ranking}.", width))
+        text, hidden = terminal_table(group.frame, width, group.core_columns)
         print(text)
         if hidden:
             named = ", ".join(hidden[:3]) + (", ..." if len(hidden) > 3 else "")
@@ -88,8 +90,8 @@ def _show(entries: list[dict]) -> int:
         print()
     print(
         textwrap.fill(
-            "Ranked by mean flip % (share of images whose top-1 changes, over the single noises; "
-            "lower is more robust); Δ = reference minus noisy top-1 in pp.",
+            "Classification: ranked by mean flip % (share of images whose top-1 changes, over the "
+            "single noises; lower is more robust); Δ = reference minus noisy top-1 in pp.",
             width,
         )
     )
