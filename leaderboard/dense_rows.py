@@ -45,7 +45,7 @@ def dense_page(entry: dict[str, Any], board: DenseBoard) -> dict[str, Any]:
         "task": board.task,
         "ranking": board.ranking,
         "facts": _facts(entry, board),
-        "category_columns": _category_labels(entry),
+        "category_columns": _category_labels(entry, board),
         "category_rows": _category_rows(entry),
         "row_columns": [(c.key, c.label) for c in columns],
         "rows": [[_row_cell(c, row) for c in columns] for row in entry["rows"]],
@@ -122,11 +122,11 @@ def _facts(entry: dict[str, Any], board: DenseBoard) -> list[tuple[str, str, str
     return facts
 
 
-def _category_labels(entry: dict[str, Any]) -> list[str]:
+def _category_labels(entry: dict[str, Any], board: DenseBoard) -> list[str]:
     value = {
         "delta_miou": "ΔmIoU",
         "agreement_gap": "agreement gap (100 − agreement mIoU)",
-        "delta_map": "ΔmAP",
+        "delta_map": "ΔmAP" if board.scoring == LABELS else "Δagreement mAP",
     }.get(entry.get("category_value", ""), entry.get("category_value", ""))
     changed = "pixels changed" if entry.get("task") == SEGMENTATION else "images changed"
     return [

@@ -104,9 +104,9 @@ class BoardGroup:
             if self.disagreeing
             else ""
         )
-        task = "" if self.board is None else f"{self.task}, {_SCORED[self.scoring]}: "
+        task = self.task if self.scoring is None else f"{self.task}, {_SCORED[self.scoring]}"
         return plain_text(
-            f"{task}{self.dataset_name} ({size}, fingerprint {self.dataset_fingerprint[:12]}"
+            f"{task}: {self.dataset_name} ({size}, fingerprint {self.dataset_fingerprint[:12]}"
             f"{flag}), suite {self.suite}",
             limit=4 * _SHOWN_CHARS,
         )
