@@ -30,6 +30,7 @@ class DenseBoard:
     scoring: str
     rank_column: str  # the figure the rank follows
     ascending: bool  # lower is more robust
+    tie_column: str  # what orders entries of equal rank (lowest first)
     metric: str  # "mIoU" or "mAP"
     headline: tuple[str, ...]  # figure columns between the model and its worst noise
     worst_column: str
@@ -64,6 +65,7 @@ def _labelled(task: str, metric: str, changed: str, extra: tuple[str, ...]) -> D
         scoring=LABELS,
         rank_column=mean_abs,
         ascending=True,
+        tie_column=changed,
         metric=metric,
         headline=(mean_abs, mean, changed, *extra, f"reference {metric} %"),
         worst_column=f"worst Δ{metric} pp",
@@ -89,6 +91,7 @@ def _agreement(task: str, metric: str, changed: str, extra: tuple[str, ...]) -> 
         scoring=AGREEMENT,
         rank_column=mean,
         ascending=False,
+        tie_column=changed,
         metric=metric,
         headline=(mean, changed, *extra),
         worst_column=f"worst agreement {metric} %",

@@ -276,7 +276,7 @@ def board_frame(entries: list[dict[str, Any]]) -> pd.DataFrame:
 
 def dense_frame(entries: list[dict[str, Any]], board: DenseBoard) -> pd.DataFrame:
     """One row per dense entry (index: entry stem), ranked by the board's figure, then by the
-    share changed; entries without the figure last."""
+    share changed or lost; entries without the figure last."""
     categories = _categories(entries)
     records = []
     for entry in entries:
@@ -291,9 +291,8 @@ def dense_frame(entries: list[dict[str, Any]], board: DenseBoard) -> pd.DataFram
             }
         )
     frame = pd.DataFrame.from_records(records, index=[entry_stem(e) for e in entries])
-    tie = board.headline[1] if len(board.headline) > 1 else "model"
     frame = frame.sort_values(
-        [board.rank_column, tie, "model"],
+        [board.rank_column, board.tie_column, "model"],
         ascending=[board.ascending, True, True],
         na_position="last",
         kind="stable",

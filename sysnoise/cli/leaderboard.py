@@ -88,11 +88,12 @@ def _show(entries: list[dict]) -> int:
             )
             print(textwrap.fill(note, width))
         print()
-    print(
-        textwrap.fill(
-            "Classification: ranked by mean flip % (share of images whose top-1 changes, over the "
-            "single noises; lower is more robust); Δ = reference minus noisy top-1 in pp.",
-            width,
+    if not groups or any(group.board is None for group in groups):
+        print(
+            textwrap.fill(
+                "Classification: ranked by mean flip % (share of images whose top-1 changes, over "
+                "the single noises; lower is more robust); Δ = reference minus noisy top-1 in pp.",
+                width,
+            )
         )
-    )
     return 0
