@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from sysnoise.backends import BACKENDS, BackendContext
+from sysnoise.backends import BACKENDS, BackendContext, BackendUnavailable
 from sysnoise.detection.net_backends import DetectorNetsBackend
 from sysnoise.detection.packed import PackedDetector, unpack
 from sysnoise.detection.torchvision_detectors import random_detector
@@ -92,14 +92,38 @@ def test_torchvision_bf16_backbone_and_heads_box_code_fp32() -> None:
     assert ((found.boxes >= 0) & (found.boxes <= 1)).all()
 
 
+def test_torchvision_detector_whole_in_onnxruntime_gives_torchs_boxes(tmp_path) -> None:
+    """Faster R-CNN exported whole (opset 11, height and width dynamic) keeps torch's detections
+    on inputs of another size than the export's; a post-processing swap is not exported."""
+    detector = random_detector("fasterrcnn_resnet50_fpn", seed=5, box_score_thresh=0.0, **SMALL)
+    model = PackedDetector(detector)
+    context = BackendContext(device="cpu", cache_dir=tmp_path, model_id="tiny-frcnn")
+    runner = model.backend_for(BACKENDS.get("onnxruntime"), "fp32", context)
+    runner.prepare(copy.deepcopy(model), np.zeros((1, 3, 96, 128), dtype=np.float32))
+    assert runner.describe()["box_code"] == "in the exported graph"
+    batch = torch.rand(2, 3, 96, 112, generator=torch.Generator().manual_seed(2)).numpy()
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(batch)).numpy()
+    found = runner.infer(batch)
+    runner.release()
+    assert found.shape == expected.shape and (expected[:, :, 5] >= 0).sum() == 40
+    np.testing.assert_allclose(found[:, :, 4], expected[:, :, 4], atol=1e-4)  # scores
+    np.testing.assert_allclose(found[:, :, :4] * 112, expected[:, :, :4] * 112, atol=0.05)
+    swapped = copy.deepcopy(model)
+    swapped.detector.postprocess = ("nms-torchvision-per-class", "model", "model")
+    with pytest.raises(BackendUnavailable, match="graph's own NMS"):
+        model.backend_for(BACKENDS.get("onnxruntime"), "fp32", context).prepare(swapped, batch)
+
+
 def test_model_sides_that_cannot_reach_a_detector_say_why(mtcnn) -> None:
     reference = Pipeline(mean=(0.0,) * 3, std=(1.0,) * 3)
     torchvision = DetectionSource.from_detector(
         random_detector("fasterrcnn_resnet50_fpn", **SMALL), "frcnn", reference
     ).load()
     assert torchvision.not_applicable(reference.with_changes(precision="bf16")) is None
-    why = torchvision.not_applicable(reference.with_changes(backend="onnxruntime"))
-    assert "backend 'onnxruntime'" in why and "data-dependent shapes" in why
+    assert torchvision.not_applicable(reference.with_changes(backend="onnxruntime")) is None
+    why = torchvision.not_applicable(reference.with_changes(backend="tensorrt"))
+    assert "backend 'tensorrt'" in why and "data-dependent shapes" in why
     face = DetectionSource.from_detector(mtcnn, "mtcnn", reference).load()
     assert face.not_applicable(reference.with_changes(backend="onnxruntime")) is None
     why = face.not_applicable(reference.with_changes(backend="tensorrt"))

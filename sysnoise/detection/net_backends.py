@@ -9,10 +9,12 @@ corners of an 800-pixel image in BF16 are 4 pixels apart). So here:
 - MTCNN: each of the P-, R- and O-Net is prepared on the chosen registered backend (torch FP16 or
   BF16, channels-last, ONNX Runtime with P-Net exported with dynamic height and width), and the
   cascade of facenet-pytorch calls them in place of its torch nets, in torch FP32.
-- torchvision detectors: the backbone and heads are cast to FP16 or BF16 (or channels-last) in
-  place; each takes its inputs cast to its precision and gives FP32 back, so anchors, box
-  decoding, RoI Align and NMS run in FP32. Other runtimes are not applicable (see
-  `TORCHVISION_LIMIT`).
+- torchvision detectors in torch: the backbone and heads are cast to FP16 or BF16 (or
+  channels-last) in place; each takes its inputs cast to its precision and gives FP32 back, so
+  anchors, box decoding, RoI Align and NMS run in FP32.
+- torchvision detectors in ONNX Runtime: the whole detector exported as torchvision documents it
+  (`sysnoise.detection.onnx_detector`), FP32, box code and NMS included: that is what the
+  runtime deploys. Post-processing noises stay in torch (the graph has its own NMS).
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ MTCNN_LIMIT = (
     "ONNX Runtime FP32; TensorRT engines here are built for one input size and P-Net runs at "
     "every pyramid scale, and INT8 would need calibration inputs for each net"
 )
-TORCHVISION_BACKENDS = ("torch", "torch-channels-last")
+TORCHVISION_BACKENDS = ("torch", "torch-channels-last", "onnxruntime", "onnxruntime-noopt")
 TORCHVISION_LIMIT = (
-    "a torchvision detector's backbone and heads run in torch FP32, FP16, BF16 or channels-last; "
-    "exporting it to another runtime is not wired (the whole-model ONNX export puts anchors, "
-    "box decoding and NMS in the graph with data-dependent shapes)"
+    "a torchvision detector runs in torch (backbone and heads in FP32, FP16, BF16 or "
+    "channels-last) or whole in ONNX Runtime FP32; TensorRT engines here take one fixed-shape "
+    "batch, and the exported detector takes one image of any size and returns as many boxes as "
+    "it finds (data-dependent shapes); INT8 would need detection calibration images"
 )
 DETECTOR_PRECISIONS = ("fp32", "fp16", "bf16")
 # Modules of a torchvision detector that are networks (all its weights); the rest is box code.
@@ -82,6 +85,7 @@ class DetectorNetsBackend(Backend):
         self._nets: dict[str, Backend] = {}
         self._model: Any = None
         self._device = torch.device("cpu")
+        self._facts: dict[str, Any] = {}
 
     def _prepare(self, model: Any, example: np.ndarray | None) -> None:
         detector = model.detector
@@ -94,6 +98,9 @@ class DetectorNetsBackend(Backend):
             model.to(self._device)
             memory_format = getattr(self._backend_class, "memory_format", torch.contiguous_format)
             cast_torchvision_nets(detector.model, _DTYPES[self.precision], memory_format)
+            self._facts = {"library": "torch", "library_version": torch.__version__}
+        elif self._backend_class.family == "onnxruntime":
+            self._onnx_detector(detector, example)
         else:
             raise BackendUnavailable(f"{self.name}: {TORCHVISION_LIMIT}")
         self._model = model.eval()
@@ -118,18 +125,49 @@ class DetectorNetsBackend(Backend):
         self._nets[name] = backend
         return CascadeNet(backend, splits)
 
+    def _onnx_detector(self, detector: Any, example: np.ndarray | None) -> None:
+        import onnxruntime
+
+        from sysnoise.backends.onnxruntime_backend import OPTIMIZATION_LEVELS, session_providers
+        from sysnoise.detection.onnx_detector import OPSET, OnnxDetectorModel, cached_onnx_detector
+
+        if tuple(detector.postprocess) != ("model", "model", "model"):
+            raise BackendUnavailable(
+                f"{self.name}: the exported detector runs the graph's own NMS and box decoding; "
+                "post-processing noises apply to the torch detector"
+            )
+        height, width = example.shape[-2:] if example is not None else (320, 320)
+        # A random image, so that the traced graph sees boxes survive every stage.
+        image = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
+        path = cached_onnx_detector(detector.model, image, self.cache_root(), self.context.model_id)
+        options = onnxruntime.SessionOptions()
+        level = OPTIMIZATION_LEVELS[getattr(self._backend_class, "optimization", "all")]
+        options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, level)
+        options.intra_op_num_threads = torch.get_num_threads()
+        providers = session_providers(self.context.device, self.name)
+        session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+        detector.model = OnnxDetectorModel(session)
+        self._facts = {
+            "library": "onnxruntime",
+            "library_version": onnxruntime.__version__,
+            "providers": session.get_providers(),
+            "graph_optimization_level": getattr(self._backend_class, "optimization", "all"),
+            "onnx_exporter": "torchscript",
+            "onnx_opset": OPSET,
+            "onnx_file": path.name,
+        }
+
     def infer(self, batch: np.ndarray) -> np.ndarray:
         tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self._device)
         with torch.inference_mode():
             return self._model(tensor).float().cpu().numpy()
 
     def describe(self) -> dict[str, Any]:
-        facts: dict[str, Any] = {**super().describe(), "device": str(self._device)}
-        facts["runs_in_model_side"] = "networks only; box code in torch fp32"
+        facts: dict[str, Any] = {**super().describe(), "device": str(self._device), **self._facts}
         if self._nets:
             facts["nets"] = {name: backend.describe() for name, backend in self._nets.items()}
-        else:
-            facts.update(library="torch", library_version=torch.__version__)
+        whole = facts.get("library") == "onnxruntime"
+        facts["box_code"] = "in the exported graph" if whole else "torch fp32"
         return facts
 
     def release(self) -> None:
