@@ -104,8 +104,10 @@ class DetectorNetsBackend(Backend):
         else:
             raise BackendUnavailable(f"{self.name}: {TORCHVISION_LIMIT}")
         self._model = model.eval()
-        if example is not None and self.precision != "fp32":
-            try:  # some torch builds lack half-precision kernels on some devices
+        if example is not None and self.precision != "fp32" and not self._nets:
+            # (MTCNN's nets were each tried by their backend.) Some torch builds lack
+            # half-precision kernels on some devices.
+            try:
                 self.infer(example[:1])
             except (RuntimeError, NotImplementedError) as exc:
                 self._model = None

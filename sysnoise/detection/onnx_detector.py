@@ -72,5 +72,6 @@ class OnnxDetectorModel(nn.Module):
         for image in images:  # the graph takes one image
             feed = {"image": image.detach().float().cpu().contiguous().numpy()}
             arrays = self.session.run(list(_OUTPUTS), feed)
-            found.append({name: torch.from_numpy(a) for name, a in zip(_OUTPUTS, arrays, strict=True)})
+            named = zip(_OUTPUTS, arrays, strict=True)
+            found.append({name: torch.from_numpy(array) for name, array in named})
         return found

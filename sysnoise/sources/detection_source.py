@@ -78,9 +78,8 @@ class DetectionSource(ModelSource):
         return cls(dataclasses.replace(spec, source="module"), detector)
 
     def load(self, weights_file: Path | None = None) -> LoadedModel:
-        from sysnoise.detection.packed import PackedDetector
-
         from sysnoise.detection import net_backends
+        from sysnoise.detection.packed import PackedDetector
 
         if self.detector is not None:
             detector, digest = self.detector, f"in-memory-{id(self.detector):x}"
