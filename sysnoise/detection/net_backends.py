@@ -149,7 +149,9 @@ class DetectorNetsBackend(Backend):
         providers = session_providers(self.context.device, self.name)
         session = onnxruntime.InferenceSession(str(path), options, providers=providers)
         detector.model = OnnxDetectorModel(session)
+        on_gpu = "CUDAExecutionProvider" in session.get_providers()
         self._facts = {
+            "device": "cuda" if on_gpu else "cpu",
             "library": "onnxruntime",
             "library_version": onnxruntime.__version__,
             "providers": session.get_providers(),

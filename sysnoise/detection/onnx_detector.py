@@ -31,7 +31,11 @@ def cached_onnx_detector(
     model: nn.Module, example: torch.Tensor, root: Path, model_id: str
 ) -> Path:
     """The ONNX export of torchvision detector `model` under `root`/onnx/, exported only when
-    missing (keyed by `model_id`, opset and torch version); `example` is one 3 x H x W image."""
+    missing (keyed by `model_id`, or the weights without one, opset and torch version);
+    `example` is one 3 x H x W image."""
+    from sysnoise.backends.onnx_export import module_fingerprint
+
+    model_id = model_id or module_fingerprint(model)
     key = {"model": model_id, "opset": OPSET, "torch": torch.__version__, "whole_detector": True}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", model_id)[:40].strip("-.") or "detector"
