@@ -136,6 +136,7 @@ def test_mtcnn_bench_onnxruntime_nets_give_torchs_faces(tmp_path, mtcnn) -> None
     from sysnoise.bench import run_bench
     from sysnoise.config import BenchConfig
     from sysnoise.sources.detection_source import MTCNN_REFERENCE
+    from sysnoise.tasks.detection import decode_detections
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -149,8 +150,15 @@ def test_mtcnn_bench_onnxruntime_nets_give_torchs_faces(tmp_path, mtcnn) -> None
         progress=False,
     )
     source = DetectionSource.from_detector(mtcnn, "mtcnn", MTCNN_REFERENCE)
-    document = run_bench(config, source).document
+    outcome = run_bench(config, source)
+    document = outcome.document
     assert document["reference"]["detections"] == 1
+    stored = outcome.evaluation.predictions
+    reference = decode_detections(stored[MTCNN_REFERENCE.key][0])
+    exported = decode_detections(stored[MTCNN_REFERENCE.with_changes(backend="onnxruntime").key][0])
+    assert len(exported) == len(reference) >= 1  # every candidate, weak ones included
+    np.testing.assert_allclose(exported.boxes, reference.boxes, atol=1e-5)  # of the input side
+    np.testing.assert_allclose(exported.scores, reference.scores, atol=1e-5)
     rows = {row["noise"]: row for row in document["rows"]}
     onnx = rows["backend=onnxruntime"]
     assert onnx["detections"] == {"stayed": 1, "lost": 0, "new": 0}
