@@ -28,6 +28,7 @@ _CATEGORY_OF_FIELD = {
     "ceil_mode": "ceil_mode",
     "upsample": "upsample",
     "postprocess": "postprocess",
+    "pyramid": "resize",  # the resize inside a model with its own image pyramid (MTCNN)
     "backend": "backend",
     "precision": "precision",
 }
@@ -158,6 +159,9 @@ _SYSNOISE = [
         )
     ),
     ("resize=squash", "resize", {"resize_protocol": "squash"}),
+    # A model's own image pyramid (MTCNN's area interpolation) rebuilt with OpenCV's area or
+    # Pillow's bilinear resize; not applicable, with the reason, to models without one.
+    *((f"pyramid={r}", "resize", {"pyramid": r}) for r in ("cv2-area", "pil-bilinear")),
     *(
         (f"colour={c}", "colour", {"colour": c})
         for c in (
@@ -174,6 +178,18 @@ _SYSNOISE = [
     *(
         (f"upsample={u}", "upsample", {"upsample": u})
         for u in ("nearest", "bilinear", "bilinear-align-corners")
+    ),
+    # Detectors' post-processing (not applicable, with the reason, to classifiers and
+    # segmentation models); the reference NMS, torchvision's batched one, is every detector's own.
+    *(
+        (f"postprocess={p}", "postprocess", {"postprocess": p})
+        for p in (
+            "nms-torchvision-coordinate-trick",
+            "nms-torchvision-per-class",
+            "nms-onnxruntime",
+            "topk-first",
+            "box-offset-flipped",
+        )
     ),
     ("precision=torch-fp16", "precision", {"precision": "fp16"}),
     ("precision=torch-bf16", "precision", {"precision": "bf16"}),
@@ -208,8 +224,8 @@ SUITES.add(
     "sysnoise",
     Suite(
         "sysnoise",
-        "SysNoise: decoder, resize, colour, ceil_mode, upsample, precision and backend noises, "
-        "and the combined deployment stack step by step",
+        "SysNoise: decoder, resize, colour, ceil_mode, upsample, post-processing, precision and "
+        "backend noises, and the combined deployment stack step by step",
         _sysnoise,
     ),
 )

@@ -29,7 +29,7 @@ REFERENCE = Pipeline(
 )
 NOISES = (
     "resize=pil-bilinear,upsample=bilinear,precision=torch-fp16,postprocess=nms-onnxruntime,"
-    "postprocess=box-offset-flipped,postprocess=nms-torchvision-batched"
+    "postprocess=box-offset-flipped,postprocess=nms-torchvision-batched,pyramid=cv2-area"
 )
 
 
@@ -108,6 +108,7 @@ def test_detection_bench_agreement_and_annotations(tmp_path: Path) -> None:
     skipped = {s["noise"]: s for s in document["not_evaluated"]}
     assert "PyTorch FP32" in skipped["precision=torch-fp16"]["reason"]
     assert "already runs" in skipped["postprocess=nms-torchvision-batched"]["reason"]
+    assert "FasterRCNN has no image pyramid" in skipped["pyramid=cv2-area"]["reason"]
     # Stored compactly and recomputable: the store's blobs are the scored detections.
     table = outcome.evaluation.predictions[REFERENCE.key]
     found = decode_detections(table[0])

@@ -99,6 +99,7 @@ def test_sysnoise_suite_covers_every_category_and_stacks_the_combined_steps():
         "colour",
         "ceil_mode",
         "upsample",
+        "postprocess",
         "precision",
         "backend",
         "combined",
@@ -124,6 +125,17 @@ def test_model_side_fields_are_categorised_by_what_they_change():
     assert Noise("x", {"precision": "bf16"}).category_for(REFERENCE) == "precision"
     assert Noise("x", {"colour": "yuv420-bt601-full"}).category_for(REFERENCE) == "colour"
     assert Noise("x", {"ceil_mode": "flipped"}).category_for(REFERENCE) == "ceil_mode"
+    assert Noise("x", {"pyramid": "cv2-area"}).category_for(REFERENCE) == "resize"
+
+
+def test_a_pyramid_resizer_is_a_model_side_stored_only_when_set():
+    from sysnoise.noises.noise_names import parse_noise
+
+    noisy = parse_noise("pyramid=cv2-linear").apply(REFERENCE)
+    assert noisy.model_side.label == "torch-fp32+pyramid=cv2-linear"
+    assert noisy.pixel_side == REFERENCE.pixel_side and noisy.key != REFERENCE.key
+    assert "pyramid" not in REFERENCE.to_dict() and noisy.to_dict()["pyramid"] == "cv2-linear"
+    assert Pipeline.from_dict(noisy.to_dict()) == noisy
 
 
 def test_the_cache_key_covers_every_field_and_the_key_version(monkeypatch):
