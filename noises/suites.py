@@ -46,8 +46,17 @@ class Noise:
         object.__setattr__(self, "changes", MappingProxyType(dict(self.changes)))
 
     def apply(self, reference: Pipeline) -> Pipeline:
-        """The noisy pipeline: the reference with this noise's changes."""
-        return reference.with_changes(**self.changes)
+        """The noisy pipeline: the reference with this noise's changes. Under the detection
+        protocol ("shorter-capped", whose `crop_size` is the longer side's cap, not a crop),
+        another protocol resizes the whole image to `resize_size` (``resize=squash``: a square
+        of it), so the cap is dropped to that size."""
+        changes = dict(self.changes)
+        protocol = changes.get("resize_protocol", reference.resize_protocol)
+        if reference.resize_protocol == "shorter-capped" != protocol and "crop_size" not in changes:
+            changes["crop_size"] = min(
+                reference.crop_size, changes.get("resize_size", reference.resize_size)
+            )
+        return reference.with_changes(**changes)
 
     def category_for(self, reference: Pipeline) -> str:
         """This noise's category against `reference`: the declared one, or the changed fields'."""

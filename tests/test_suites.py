@@ -163,3 +163,14 @@ def test_a_pipeline_is_its_pixel_side_and_its_model_side():
     other_decoder = noisy.with_changes(decoder="pyav").pixel_side
     assert other_decoder != noisy.pixel_side
     assert other_decoder.after_decoding == noisy.pixel_side.after_decoding
+
+
+def test_the_sysnoise_suite_resolves_on_a_detection_reference():
+    """Under the detection protocol `crop_size` caps the longer side: another protocol resizes
+    the whole image to `resize_size`, so the cap follows it."""
+    detection = Pipeline(resize_size=512, crop_size=1024, resize_protocol="shorter-capped")
+    noises = {noise.name: pipeline for noise, pipeline in SUITES.get("sysnoise").resolve(detection)}
+    squash = noises["resize=squash"]
+    assert (squash.resize_protocol, squash.resize_size, squash.crop_size) == ("squash", 512, 512)
+    assert noises["resize=cv2-linear"].crop_size == 1024  # the protocol stays: so does the cap
+    assert {"postprocess", "pyramid"} <= {f for n in noises.values() for f in n.to_dict()}
