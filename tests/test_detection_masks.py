@@ -62,3 +62,61 @@ def test_masks_round_trip_through_rle_and_unknown_modes_are_named() -> None:
     with pytest.raises(SysnoiseError, match="valid: bilinear, bilinear-align-corners, nearest"):
         with mask_paste("area"):
             pass
+
+
+def test_mask_rcnn_through_bench_scores_masks_against_the_reference(tmp_path) -> None:
+    """A seeded random Mask R-CNN: its masks stored as RLE and scored (COCO segm) against the
+    reference's own; the nearest paste moves masks only, so box scores stay 100."""
+    from sysnoise.bench import run_bench
+    from sysnoise.config import BenchConfig
+    from sysnoise.detection.torchvision_detectors import random_detector
+    from sysnoise.leaderboard.validate import validate
+    from sysnoise.pipeline import Pipeline
+    from sysnoise.sources.detection_source import DetectionSource
+
+    from images import baseline_420, china_jpeg
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "astronaut.jpg").write_bytes(baseline_420())
+    (folder / "china.jpg").write_bytes(china_jpeg())
+    reference = Pipeline(
+        resizer="torch-bilinear",
+        resize_size=96,
+        crop_size=128,
+        resize_protocol="shorter-capped",
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+    )
+    detector = random_detector(
+        "maskrcnn_resnet50_fpn",
+        seed=0,
+        num_classes=2,
+        min_size=96,
+        max_size=128,
+        rpn_post_nms_top_n_test=100,
+        box_detections_per_img=20,
+        box_score_thresh=0.0,
+    )
+    config = BenchConfig(
+        data=folder,
+        noises="postprocess=mask-paste-nearest,postprocess=mask-paste-bilinear,resize=squash",
+        out_dir=tmp_path / "out",
+        cache_dir=tmp_path / "cache",
+        progress=False,
+    )
+    source = DetectionSource.from_detector(detector, "tiny-mask-rcnn", reference)
+    document = run_bench(config, source).document
+    rows = {row["noise"]: row for row in document["rows"]}
+    nearest = rows["postprocess=mask-paste-nearest"]
+    assert nearest["scores"] == pytest.approx({"map": 1.0, "ap50": 1.0, "ap75": 1.0})
+    assert nearest["masks"]["ref_scores"]["map"] == pytest.approx(1.0)
+    assert nearest["masks"]["scores"]["map"] < 1.0
+    assert nearest["masks"]["deltas"]["map"]["delta"] == pytest.approx(
+        1.0 - nearest["masks"]["scores"]["map"]
+    )
+    # Another input size: the noisy masks are brought to the reference's size to be scored.
+    assert rows["resize=squash"]["masks"]["scores"]["map"] is not None
+    skipped = {s["noise"]: s["reason"] for s in document["not_evaluated"]}
+    assert "already pastes its masks with bilinear" in skipped["postprocess=mask-paste-bilinear"]
+    assert validate(document) == []

@@ -5,8 +5,8 @@ align_corners=False)` (`roi_heads.paste_mask_in_image`); an exported or re-imple
 paste with another interpolation. `mask_paste(mode)` swaps the interpolation within a block.
 Masks are kept as COCO run-length encodings (`pycocotools.mask`), a few hundred bytes per mask.
 
-Not yet a bench noise: the detection task stores and scores boxes only, so a paste noise would
-change nothing that a run reports.
+The bench noise is ``postprocess=mask-paste-<mode>`` (`sysnoise.noises.postprocess`); a
+detection run scores masks against the reference's own (`sysnoise.detection.scoring`).
 """
 
 from __future__ import annotations
@@ -91,3 +91,18 @@ def decode_masks(rles: list[dict]) -> np.ndarray:
         return np.zeros((0, 0, 0), dtype=bool)
     rles = [{"size": r["size"], "counts": r["counts"].encode()} for r in rles]
     return mask_utils.decode(rles).transpose(2, 0, 1).astype(bool)
+
+
+def rles_at(rles: tuple[dict, ...], size: list[int]) -> tuple[dict, ...]:
+    """`rles` as masks of `size` (height, width): unchanged when they have it (or `size` is
+    empty: no reference mask to meet), else each mask resized with nearest neighbours (a noise
+    that changed the model's input size)."""
+    if not rles or not size or list(rles[0]["size"]) == list(size):
+        return rles
+    import cv2
+
+    masks = decode_masks(list(rles)).astype(np.uint8)
+    resized = [
+        cv2.resize(m, (int(size[1]), int(size[0])), interpolation=cv2.INTER_NEAREST) for m in masks
+    ]
+    return tuple(encode_masks(np.stack(resized).astype(np.float32)))
