@@ -189,7 +189,8 @@ _SYSNOISE = [
         for u in ("nearest", "bilinear", "bilinear-align-corners")
     ),
     # Detectors' post-processing (not applicable, with the reason, to classifiers and
-    # segmentation models); the reference NMS, torchvision's batched one, is every detector's own.
+    # segmentation models); the reference NMS, torchvision's batched one, is every detector's own,
+    # and the mask paste noises apply to models with instance masks (Mask R-CNN).
     *(
         (f"postprocess={p}", "postprocess", {"postprocess": p})
         for p in (
@@ -198,6 +199,8 @@ _SYSNOISE = [
             "nms-onnxruntime",
             "topk-first",
             "box-offset-flipped",
+            "mask-paste-nearest",
+            "mask-paste-bilinear-align-corners",
         )
     ),
     ("precision=torch-fp16", "precision", {"precision": "fp16"}),

@@ -61,7 +61,7 @@ def test_detector_noises_are_listed_as_not_applicable_to_a_classifier(document):
     detector_only = [
         n for n in document["suite"]["noises"] if n.startswith(("postprocess=", "pyramid="))
     ]
-    assert len(detector_only) == 7
+    assert len(detector_only) == 9
     for name in detector_only:
         assert skipped[name]["status"] == "not applicable"
     assert "is not a detector" in skipped["postprocess=nms-onnxruntime"]["reason"]

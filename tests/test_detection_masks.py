@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from sysnoise.detection.masks import decode_masks, encode_masks, mask_paste
+from sysnoise.detection.report import format_detection_report
 from sysnoise.errors import SysnoiseError
 
 
@@ -120,3 +123,7 @@ def test_mask_rcnn_through_bench_scores_masks_against_the_reference(tmp_path) ->
     skipped = {s["noise"]: s["reason"] for s in document["not_evaluated"]}
     assert "already pastes its masks with bilinear" in skipped["postprocess=mask-paste-bilinear"]
     assert validate(document) == []
+    broken = json.loads(json.dumps(document))
+    broken["rows"][0]["masks"]["deltas"]["map"]["delta"] = 0.5
+    assert validate(broken)[0].startswith("rows[0].masks.deltas.map.delta: 0.5 is not ref_scores")
+    assert "mask mAP" in format_detection_report(document)
