@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -109,7 +110,8 @@ def test_mask_rcnn_through_bench_scores_masks_against_the_reference(tmp_path) ->
         progress=False,
     )
     source = DetectionSource.from_detector(detector, "tiny-mask-rcnn", reference)
-    document = run_bench(config, source).document
+    outcome = run_bench(config, source)
+    document = outcome.document
     rows = {row["noise"]: row for row in document["rows"]}
     nearest = rows["postprocess=mask-paste-nearest"]
     assert nearest["scores"] == pytest.approx({"map": 1.0, "ap50": 1.0, "ap75": 1.0})
@@ -127,3 +129,7 @@ def test_mask_rcnn_through_bench_scores_masks_against_the_reference(tmp_path) ->
     broken["rows"][0]["masks"]["deltas"]["map"]["delta"] = 0.5
     assert validate(broken)[0].startswith("rows[0].masks.deltas.map.delta: 0.5 is not ref_scores")
     assert "mask mAP" in format_detection_report(document)
+    # The side file holds every mask the scores come from.
+    frame = outcome.json_path.with_name(outcome.json_path.stem + ".predictions.csv.gz")
+    rows_of = json.loads(pd.read_csv(frame)["postprocess=mask-paste-nearest"][0])
+    assert rows_of and all(len(r) == 7 and set(r[6]) == {"size", "counts"} for r in rows_of)

@@ -100,7 +100,8 @@ def detection_document(
 
 def detection_frame(run: RunInputs, evaluation: Evaluation) -> Any:
     """One row per image: its id and hash, and per pipeline the detections as JSON rows
-    [x1, y1, x2, y2, score, label] (boxes as fractions of the model input; empty: none)."""
+    [x1, y1, x2, y2, score, label] (boxes as fractions of the model input; empty: none), with
+    each detection's mask (COCO RLE, at the model input's size) last for models with masks."""
     import pandas as pd
 
     columns: dict[str, Any] = {"image_id": evaluation.image_ids, "sha256": evaluation.image_hashes}
@@ -225,7 +226,10 @@ def _json_rows(detections: Detections) -> str:
     rows = np.column_stack(
         [detections.boxes, detections.scores, detections.labels.astype(np.float32)]
     )
-    return json.dumps(np.round(rows.astype(np.float64), 5).tolist(), separators=(",", ":"))
+    listed = np.round(rows.astype(np.float64), 5).tolist()
+    if detections.masks is not None:  # each row ends with its mask's COCO RLE
+        listed = [[*row, rle] for row, rle in zip(listed, detections.masks, strict=True)]
+    return json.dumps(listed, separators=(",", ":"))
 
 
 def _input_difference(evaluation: Evaluation, key: str, valid: np.ndarray) -> dict[str, Any]:
