@@ -2,13 +2,16 @@
 
     torchrun --nproc-per-node N [--nnodes M --rdzv-endpoint HOST:PORT] -m sysnoise bench ...
 
-Each rank takes a contiguous, deterministic slice of the images (the same slice for the same
-dataset and number of ranks), evaluates it through the one engine with its own prediction store
-(so after an interruption each rank resumes its own slice), and rank 0 gathers the outcomes into
-exactly the evaluation a single process makes, in dataset order, and writes the results. The
+Each rank takes a deterministic share of the images (the same share for the same files and number
+of ranks), balanced by file size: images are not equal work, and a contiguous slice of a folder
+can hold all its large photos. Each rank evaluates its share through the one engine with its own
+prediction store (so after an interruption each rank resumes its own share), and rank 0 gathers
+the outcomes into exactly the evaluation a single process makes, in dataset order, and writes the
+results. The
 outcomes are compact top-5 arrays on the CPU, gathered over gloo; on GPU machines the process
 group also carries NCCL for device tensors, and each rank uses the GPU of its local rank.
-`imagenet-s generate` shards the same slices (`sysnoise.imagenet_s.generate.write_set`).
+`imagenet-s generate` writes contiguous row ranges (`Shard.bounds`) into shared variant files
+(`sysnoise.imagenet_s.generate.write_set`).
 """
 
 from __future__ import annotations
@@ -46,15 +49,30 @@ class Shard:
         return self.rank == 0
 
     def bounds(self, count: int) -> tuple[int, int]:
-        """The [start, stop) range of this rank's images among `count`, in dataset order."""
+        """The [start, stop) range of this rank's rows among `count`: a contiguous slice, for
+        outputs that ranks write side by side (`imagenet-s generate`)."""
         return self.rank * count // self.world, (self.rank + 1) * count // self.world
 
+    def positions(self, dataset: Dataset) -> list[int]:
+        """This rank's images of `dataset`, by position, in dataset order.
+
+        The images, largest file first, are dealt to the ranks in snake order (0, 1, ..., N-1,
+        N-1, ..., 1, 0, 0, 1, ...): every rank gets as many images as any other (give or take
+        one) and about as many bytes to decode, whatever order the files are in."""
+        records = dataset.records
+        if self.world == 1:
+            return list(range(len(records)))
+        sizes = [_file_size(record.path) for record in records]
+        by_size = sorted(range(len(records)), key=lambda i: (-sizes[i], i))
+        dealt = enumerate(by_size)
+        return sorted(i for turn, i in dealt if _dealt_to(turn, self.world) == self.rank)
+
     def select(self, dataset: Dataset) -> Dataset:
-        """This rank's images of `dataset`."""
+        """This rank's images of `dataset` (see `positions`)."""
         if self.world == 1:
             return dataset
-        start, stop = self.bounds(len(dataset.records))
-        return dataclasses.replace(dataset, records=dataset.records[start:stop])
+        records = tuple(dataset.records[i] for i in self.positions(dataset))
+        return dataclasses.replace(dataset, records=records)
 
     def store_path(self, path: Path) -> Path:
         """This rank's prediction store: `path` itself in a single process, else one per rank."""
@@ -127,10 +145,12 @@ def current_shard() -> Shard:
 
 
 def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
-    """The evaluation of the concatenated slices `parts` (in rank order), as one process makes it.
+    """The evaluation of the images of every part, as one process makes it.
 
-    Per-image fields are concatenated, per-pipeline tables concatenated key by key, error maps
-    joined, and counts summed; every rank must have evaluated the same pipelines.
+    Per-image fields are joined, per-pipeline tables joined key by key, error maps united, and
+    counts summed, then every per-image field is put in dataset order (a dataset keeps its images
+    sorted by id, and so does each rank's share); every rank must have evaluated the same
+    pipelines.
     """
     keys = list(parts[0].top5)
     for rank, part in enumerate(parts):
@@ -148,7 +168,43 @@ def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
             }
         else:
             values[field.name] = _join(field.name, pieces)
+    ids = values["image_ids"]
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    if order == list(range(len(ids))):
+        return Evaluation(**values)
+    ordered_ids = [ids[i] for i in order]
+    for name, value in values.items():
+        if isinstance(value, dict):
+            values[name] = {key: _reorder(item, order, ordered_ids) for key, item in value.items()}
+        else:
+            values[name] = _reorder(value, order, ordered_ids)
     return Evaluation(**values)
+
+
+def _reorder(value: Any, order: list[int], ordered_ids: list[str]) -> Any:
+    """A joined per-image value put in dataset order (`order`: joined positions, in that order);
+    other values as they are."""
+    if isinstance(value, list):
+        return [value[i] for i in order]
+    if isinstance(value, np.ndarray):
+        return value[order]
+    if isinstance(value, dict):  # image id -> message
+        return {image_id: value[image_id] for image_id in ordered_ids if image_id in value}
+    return value
+
+
+def _file_size(path: Path) -> int:
+    """The size of the file at `path` in bytes, 0 if it cannot be seen (the engine reports it)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _dealt_to(turn: int, world: int) -> int:
+    """The rank that gets the `turn`-th image dealt in snake order."""
+    lap, seat = divmod(turn, world)
+    return seat if lap % 2 == 0 else world - 1 - seat
 
 
 def _join(name: str, pieces: list[Any]) -> Any:
