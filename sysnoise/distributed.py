@@ -2,14 +2,13 @@
 
     torchrun --nproc-per-node N [--nnodes M --rdzv-endpoint HOST:PORT] -m sysnoise bench ...
 
-Each rank takes a deterministic share of the images (the same share for the same files and number
-of ranks), balanced by file size: images are not equal work, and a contiguous slice of a folder
-can hold all its large photos. Each rank evaluates its share through the one engine with its own
-prediction store (so after an interruption each rank resumes its own share), and rank 0 gathers
-the outcomes into exactly the evaluation a single process makes, in dataset order, and writes the
-results. The
-outcomes are compact top-5 arrays on the CPU, gathered over gloo; on GPU machines the process
-group also carries NCCL for device tensors, and each rank uses the GPU of its local rank.
+Each rank takes a deterministic share of the images (every N-th image: the same share for the
+same dataset and number of ranks; a contiguous slice of a folder could hold all its large
+photos), evaluates it through the one engine with its own prediction store (so after an
+interruption each rank resumes its own share), and rank 0 gathers the outcomes into exactly the
+evaluation a single process makes, in dataset order, and writes the results. The outcomes are
+compact top-5 arrays on the CPU, gathered over gloo; on GPU machines the process group also
+carries NCCL for device tensors, and each rank uses the GPU of its local rank.
 `imagenet-s generate` writes contiguous row ranges (`Shard.bounds`) into shared variant files
 (`sysnoise.imagenet_s.generate.write_set`).
 """
@@ -54,18 +53,12 @@ class Shard:
         return self.rank * count // self.world, (self.rank + 1) * count // self.world
 
     def positions(self, dataset: Dataset) -> list[int]:
-        """This rank's images of `dataset`, by position, in dataset order.
+        """This rank's images of `dataset`, by position: every `world`-th image from `rank` on.
 
-        The images, largest file first, are dealt to the ranks in snake order (0, 1, ..., N-1,
-        N-1, ..., 1, 0, 0, 1, ...): every rank gets as many images as any other (give or take
-        one) and about as many bytes to decode, whatever order the files are in."""
-        records = dataset.records
-        if self.world == 1:
-            return list(range(len(records)))
-        sizes = [_file_size(record.path) for record in records]
-        by_size = sorted(range(len(records)), key=lambda i: (-sizes[i], i))
-        dealt = enumerate(by_size)
-        return sorted(i for turn, i in dealt if _dealt_to(turn, self.world) == self.rank)
+        Dealt in turn, not sliced, so a folder whose large photos sit together (a sub-folder of
+        scans, then one of camera photos) still gives every rank its share of each; every rank
+        gets as many images as any other, give or take one."""
+        return list(range(self.rank, len(dataset.records), self.world))
 
     def select(self, dataset: Dataset) -> Dataset:
         """This rank's images of `dataset` (see `positions`)."""
@@ -191,20 +184,6 @@ def _reorder(value: Any, order: list[int], ordered_ids: list[str]) -> Any:
     if isinstance(value, dict):  # image id -> message
         return {image_id: value[image_id] for image_id in ordered_ids if image_id in value}
     return value
-
-
-def _file_size(path: Path) -> int:
-    """The size of the file at `path` in bytes, 0 if it cannot be seen (the engine reports it)."""
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _dealt_to(turn: int, world: int) -> int:
-    """The rank that gets the `turn`-th image dealt in snake order."""
-    lap, seat = divmod(turn, world)
-    return seat if lap % 2 == 0 else world - 1 - seat
 
 
 def _join(name: str, pieces: list[Any]) -> Any:
