@@ -11,10 +11,10 @@ own store and rank 0 gathers). Each run's wall time is split into
 - work: from there to the gathered evaluation on rank 0 (choosing the shares, evaluating them,
   gathering and merging); the speed-ups are judged on it;
 - total: from the launch to the end of the command.
-Beside them: bare decode + resize of every crop in this process, and, for ranks, each rank's own
-evaluation time (how balanced the shares are) and rank 0's gather + merge. On a machine with C
-cores, C workers or ranks can at best reach C times. The load average is printed: on a shared
-machine every figure depends on it.
+Beside them: bare decode + resize of every crop in this process (one thread), and, for ranks,
+each rank's own evaluation time (how balanced the shares are) and rank 0's gather + merge. On a
+machine with C cores, C workers or ranks can at best reach C times. The load average is printed:
+on a shared machine every figure depends on it.
 
     python benchmarks/scaling.py [--suite decoders-x-resizers] [--repeat 10] [--workers 0,1,2]
         [--ranks 2]
@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 from workload import bare_preparation_seconds, free_model, repeated_dataset, suite_pipelines
 
 from sysnoise.config import default_cache_dir
@@ -157,6 +158,7 @@ def main() -> None:
     if args.one_run:
         run_main(args)
         return
+    torch.set_num_threads(1)  # the bare work single-threaded, as the runs (OMP_NUM_THREADS=1)
     sample = sample_dataset(default_cache_dir())
     sizes = [len(sample.records)] + ([len(sample.records) * args.repeat] if args.repeat > 1 else [])
     print(f"started with {_load()}")
