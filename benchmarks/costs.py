@@ -1,12 +1,13 @@
 """Per-crop costs measured on this machine, and the cost model they give for a full run.
 
 Measured on the sample set in CPU time (user + system, this process and the decoders' child
-processes), which a busy machine inflates far less than wall time:
+processes), which a busy machine inflates far less than wall time, on one torch thread as in a
+decoding worker:
 - decode: each file decoded once per distinct decoder (and colour path), core-ms per image;
 - resize: the rest of the bare preparation (each distinct resize and crop once), per image;
 - forward passes per image: the distinct (model side, model input) pairs of the suite, which is
   what the engine runs (identical inputs share one pass);
-- forward: core-ms per crop of each `--models` model in FP32 on this CPU, one thread, batch 16
+- forward: core-ms per crop of each `--models` model in FP32 on this CPU, batch 16
   (the weights do not change the cost, so untrained weights stand in for the real ones); the
   projection uses the first.
 
@@ -95,16 +96,11 @@ def forward_seconds(arch: str, pipeline, records) -> float:
     model = getattr(torchvision.models, arch)(weights=None).eval()
     crops = [ImagePreparer(r.path.read_bytes()).model_input(pipeline) for r in records[:16]]
     batch = torch.from_numpy(normalise(np.stack(crops), pipeline))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            model(batch[:2])
-            started = time.process_time()
-            model(batch)
-            return (time.process_time() - started) / len(batch)
-    finally:
-        torch.set_num_threads(threads)
+    with torch.inference_mode():
+        model(batch[:2])
+        started = time.process_time()
+        model(batch)
+        return (time.process_time() - started) / len(batch)
 
 
 def main() -> None:
@@ -120,6 +116,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load = os.getloadavg()
+    torch.set_num_threads(1)  # as in a decoding worker; idle threads spinning would count as CPU
     specs = [resolve_model(name) for name in args.models.split(",")]
     spec = specs[0]
     records = sample_dataset(default_cache_dir()).limit(args.limit).records
