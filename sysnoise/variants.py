@@ -190,7 +190,7 @@ class ModelVariants(ModelSides):
 
     def _prepare_variant(self, variant: ModelSide) -> None:
         try:
-            backend = variant_backend(variant, self.context)
+            backend = variant_backend(variant, self.context, self.model)
             backend.prepare(patched_model(self.model, variant), self.example)
         except Unavailable as exc:
             self._not_prepared[variant] = NotPrepared("unavailable", str(exc))
@@ -202,14 +202,19 @@ class ModelVariants(ModelSides):
         self._backends[variant] = backend
 
 
-def variant_backend(variant: ModelSide, context: BackendContext) -> Backend:
+def variant_backend(variant: ModelSide, context: BackendContext, model: Any = None) -> Backend:
     """The backend that runs `variant`, not yet prepared: the registry's class in the variant's
-    precision, its artefacts keyed by the patched model. Unavailable when it cannot run here."""
+    precision, its artefacts keyed by the patched model. Unavailable when it cannot run here.
+    A `model` with a `backend_for` method (a detector) says how that class runs it."""
     backend_class = BACKENDS.get(variant.backend)
     reason = backend_class.availability(variant.precision)
     if reason is not None:
         raise BackendUnavailable(f"{variant.backend}: {reason}")
-    return backend_class(precision=variant.precision, context=variant_context(context, variant))
+    context = variant_context(context, variant)
+    backend_for = getattr(model, "backend_for", None)
+    if backend_for is not None:
+        return backend_for(backend_class, variant.precision, context)
+    return backend_class(precision=variant.precision, context=context)
 
 
 def variant_context(context: BackendContext, variant: ModelSide) -> BackendContext:

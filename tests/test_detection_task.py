@@ -28,7 +28,7 @@ REFERENCE = Pipeline(
     std=(1.0, 1.0, 1.0),
 )
 NOISES = (
-    "resize=pil-bilinear,upsample=bilinear,precision=torch-fp16,postprocess=nms-onnxruntime,"
+    "resize=pil-bilinear,upsample=bilinear,backend=tensorrt,postprocess=nms-onnxruntime,"
     "postprocess=box-offset-flipped,postprocess=nms-torchvision-batched"
 )
 
@@ -106,7 +106,7 @@ def test_detection_bench_agreement_and_annotations(tmp_path: Path) -> None:
     assert offset["model_side"] == "torch-fp32+postprocess=box-offset-flipped"
     assert offset["category"] == "postprocess" and offset["scores"]["ap75"] < 1.0
     skipped = {s["noise"]: s for s in document["not_evaluated"]}
-    assert "PyTorch FP32" in skipped["precision=torch-fp16"]["reason"]
+    assert "data-dependent shapes" in skipped["backend=tensorrt"]["reason"]
     assert "already runs" in skipped["postprocess=nms-torchvision-batched"]["reason"]
     # Stored compactly and recomputable: the store's blobs are the scored detections.
     table = outcome.evaluation.predictions[REFERENCE.key]

@@ -198,3 +198,14 @@ def test_cli_unknown_noise_is_one_line(tmp_path, capsys):
 
     assert main(["diff", "--noise", "decoder=pyavv", "--cache-dir", str(tmp_path)]) == 2
     assert "did you mean: decoder=pyav" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["craft", "mtcnn"])
+def test_cli_refuses_dense_models_in_one_line(model, tmp_path, capsys):
+    from sysnoise.cli import main
+
+    argv = ["diff", model, "--noise", "upsample=nearest", "--cache-dir", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"sysnoise bench --model {model} --noises upsample=nearest" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -94,6 +94,8 @@ class MTCNNDetector(nn.Module):
         self.factor = factor
         self.postprocess: tuple[str, str, str] = ("model", "model", "model")
         self.pyramid_resizer: str | None = None
+        # The P-, R- and O-Net as another backend runs them (sysnoise.detection.net_backends).
+        self.nets: tuple[Any, Any, Any] | None = None
         self.eval()
 
     def forward(
@@ -104,6 +106,7 @@ class MTCNNDetector(nn.Module):
         _, detect_face = facenet_modules()
         sizes = original_sizes or [tuple(image.shape[-2:]) for image in images]
         device = next(self.parameters()).device
+        nets = self.nets or (self.pnet, self.rnet, self.onet)
         found = []
         with contextlib.ExitStack() as stack:
             stack.enter_context(mtcnn_postprocessing(detect_face, *self.postprocess))
@@ -114,7 +117,7 @@ class MTCNNDetector(nn.Module):
                 hwc = image.permute(1, 2, 0).to(device)
                 with torch.no_grad():
                     boxes, _ = detect_face.detect_face(
-                        hwc, self.min_face_size, self.pnet, self.rnet, self.onet,
+                        hwc, self.min_face_size, *nets,
                         self.thresholds, self.factor, device,
                     )  # fmt: skip
                 rows = np.asarray(boxes[0], dtype=np.float32).reshape(-1, 5)

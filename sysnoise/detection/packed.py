@@ -10,13 +10,16 @@ and IoU, hence COCO AP over all areas, is the same in fractions as in pixels.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from sysnoise.detection.boxes import Detections
+
+if TYPE_CHECKING:
+    from sysnoise.backends.base import Backend, BackendContext
 
 COLUMNS = 6  # x1, y1, x2, y2 (fractions of the input), score, label (-1: padding)
 
@@ -29,6 +32,15 @@ class PackedDetector(nn.Module):
         super().__init__()
         self.detector = detector
         self.family = detector.family
+
+    def backend_for(
+        self, backend_class: type[Backend], precision: str, context: BackendContext
+    ) -> Backend:
+        """How `backend_class` runs this detector in `precision`: its networks only, the box code
+        stays in torch FP32 (`sysnoise.detection.net_backends`)."""
+        from sysnoise.detection.net_backends import detector_backend
+
+        return detector_backend(backend_class, precision, context)
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         height, width = batch.shape[-2:]

@@ -40,6 +40,12 @@ def run_diff(config: DiffConfig) -> DiffReport:
     from sysnoise.zoo import resolve_model
 
     spec = resolve_model(config.model)
+    if spec.task != "classification":
+        raise SysnoiseError(
+            f"sysnoise diff compares a classifier's layers and top-1; {spec.name} is a "
+            f"{spec.task} model: measure the noise with `sysnoise bench --model {spec.name} "
+            f"--noises {config.noise}`"
+        )
     noise, suite = find_noise(config.noise, config.suite)
     dataset = sample_dataset(config.cache_dir) if config.data is None else load_folder(config.data)
     model, weights_sha256 = load_model(spec, config.weights)

@@ -28,7 +28,6 @@ MTCNN_REFERENCE = Pipeline(
     resize_protocol="shorter-capped",
     **UNIT_RANGE,
 )
-LIMIT_REASON = "detectors run in PyTorch FP32 here (their NMS and box decoding are not exported)"
 
 
 class DetectionSource(ModelSource):
@@ -79,6 +78,7 @@ class DetectionSource(ModelSource):
         return cls(dataclasses.replace(spec, source="module"), detector)
 
     def load(self, weights_file: Path | None = None) -> LoadedModel:
+        from sysnoise.detection import net_backends
         from sysnoise.detection.packed import PackedDetector
 
         if self.detector is not None:
@@ -91,12 +91,13 @@ class DetectionSource(ModelSource):
             from sysnoise.detection.torchvision_detectors import load_detector
 
             detector, digest = load_detector(self.spec.arch, self.spec.weights_tag, weights_file)
+        mtcnn = detector.family == "mtcnn"
         return LoadedModel(
             PackedDetector(detector),
             digest,
-            backends=("torch",),
-            precisions=("fp32",),
-            limit_reason=LIMIT_REASON,
+            backends=net_backends.MTCNN_BACKENDS if mtcnn else net_backends.TORCHVISION_BACKENDS,
+            precisions=net_backends.DETECTOR_PRECISIONS,
+            limit_reason=net_backends.MTCNN_LIMIT if mtcnn else net_backends.TORCHVISION_LIMIT,
         )
 
 
