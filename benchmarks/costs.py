@@ -1,26 +1,33 @@
 """Per-crop costs measured on this machine, and the cost model they give for a full run.
 
-Measured on the sample set, one process, one core for preparation:
-- decode: each file decoded once per distinct decoder (and colour path), per image;
+Measured on the sample set in CPU time (user + system, this process and the decoders' child
+processes), which a busy machine inflates far less than wall time, on one torch thread as in a
+decoding worker:
+- decode: each file decoded once per distinct decoder (and colour path), core-ms per image;
 - resize: the rest of the bare preparation (each distinct resize and crop once), per image;
 - forward passes per image: the distinct (model side, model input) pairs of the suite, which is
   what the engine runs (identical inputs share one pass);
-- forward: seconds per crop of the model in FP32 on this CPU (batch 16, all cores; the weights
-  do not change the cost, so untrained weights stand in where the real ones are not at hand).
+- forward: core-ms per crop of each `--models` model in FP32 on this CPU, batch 16
+  (the weights do not change the cost, so untrained weights stand in for the real ones); the
+  projection uses the first.
 
-Projected for `--images` images (default 50,000, ImageNet val) on a machine with `--cores`
+Projected for `--images` images (default 50,000, ImageNet val) on `--nodes` nodes of `--cores`
 preparation cores and, if `--gpu-rate` (forward passes/s of one GPU, as benchmarks/gpu.py
-prints it) is given, `--gpus` GPUs per node, on `--nodes` nodes: preparation and forward passes
-overlap, so the wall time is the larger of the two; the smaller one is hidden.
+prints it) is given, `--gpus` GPUs per node: preparation and forward passes overlap, so the wall
+time is the larger of the two; the smaller one is hidden. "CPU fwd h" is the forward passes on
+the same cores instead of a GPU.
 
-    python benchmarks/costs.py [--model resnet50] [--suites decoders-x-resizers,sysnoise]
-        [--limit N] [--cores 16] [--gpu-rate R] [--gpus 1] [--nodes 1] [--images 50000]
+    python benchmarks/costs.py [--models resnet50,mobilenet_v2]
+        [--suites decoders-x-resizers,sysnoise] [--limit N] [--cores 16] [--gpu-rate R]
+        [--gpus 1] [--nodes 1] [--images 50000]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import resource
 import time
 
 import numpy as np
@@ -39,9 +46,17 @@ from sysnoise.zoo import resolve_model
 SYSNOISE_GPU_MINUTES_PER_NOISE = (10, 40)
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished child processes so far."""
+    own, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def decode_seconds(records, pipelines) -> float:
-    """Wall time of decoding each file once per distinct decoder, size hint and colour path."""
-    started = time.perf_counter()
+    """CPU time of decoding each file once per distinct decoder, size hint and colour path."""
+    started = cpu_seconds()
     for record in records:
         data = record.path.read_bytes()
         done = set()
@@ -57,7 +72,7 @@ def decode_seconds(records, pipelines) -> float:
             except DecodeError:
                 pass
             done.add(key + (pipeline.colour,))
-    return time.perf_counter() - started
+    return cpu_seconds() - started
 
 
 def forwards_per_image(records, pipelines) -> float:
@@ -76,20 +91,21 @@ def forwards_per_image(records, pipelines) -> float:
 
 
 def forward_seconds(arch: str, pipeline, records) -> float:
-    """Seconds per crop of `arch` in FP32 on this CPU, batch 16 (untrained weights)."""
+    """CPU seconds per crop of `arch` in FP32 on one thread of this CPU, batch 16 (untrained
+    weights)."""
     model = getattr(torchvision.models, arch)(weights=None).eval()
     crops = [ImagePreparer(r.path.read_bytes()).model_input(pipeline) for r in records[:16]]
     batch = torch.from_numpy(normalise(np.stack(crops), pipeline))
     with torch.inference_mode():
         model(batch[:2])
-        started = time.perf_counter()
+        started = time.process_time()
         model(batch)
-        return (time.perf_counter() - started) / len(batch)
+        return (time.process_time() - started) / len(batch)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--models", default="resnet50,mobilenet_v2", help="the first is projected")
     parser.add_argument("--suites", default="decoders-x-resizers,sysnoise")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--cores", type=int, default=16, help="preparation cores per node")
@@ -99,24 +115,30 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=50_000)
     args = parser.parse_args()
 
-    spec = resolve_model(args.model)
+    load = os.getloadavg()
+    torch.set_num_threads(1)  # as in a decoding worker; idle threads spinning would count as CPU
+    specs = [resolve_model(name) for name in args.models.split(",")]
+    spec = specs[0]
     records = sample_dataset(default_cache_dir()).limit(args.limit).records
-    cpu_forward = forward_seconds(spec.arch, spec.reference, records)
+    forwards_ms = {s.name: 1000 * forward_seconds(s.arch, s.reference, records) for s in specs}
+    cpu_forward = forwards_ms[spec.name] / 1000
     rows = []
     for suite in args.suites.split(","):
         pipelines = suite_pipelines(suite, spec.reference)
-        bare = bare_preparation_seconds(records, pipelines) / len(records)
+        started = cpu_seconds()
+        bare_preparation_seconds(records, pipelines)
+        bare = (cpu_seconds() - started) / len(records)
         decoding = decode_seconds(records, pipelines) / len(records)
         forwards = forwards_per_image(records, pipelines)
         prepare_hours = args.images * bare / (args.cores * args.nodes) / 3600
         row = {
             "suite": suite,
             "noises": len(pipelines) - 1,
-            "decode ms/img": 1000 * decoding,
-            "resize ms/img": 1000 * (bare - decoding),
+            "decode core-ms/img": 1000 * decoding,
+            "resize core-ms/img": 1000 * (bare - decoding),
             "forwards/img": forwards,
             "prep h": prepare_hours,
-            "CPU fwd h": args.images * forwards * cpu_forward / args.nodes / 3600,
+            "CPU fwd h": args.images * forwards * cpu_forward / (args.cores * args.nodes) / 3600,
         }
         if args.gpu_rate:
             gpu_hours = args.images * forwards / (args.gpu_rate * args.gpus * args.nodes) / 3600
@@ -127,14 +149,17 @@ def main() -> None:
             row["GPU min/noise"] = 60 * gpu_hours * args.gpus * args.nodes / (len(pipelines) - 1)
         rows.append(row)
     low, high = SYSNOISE_GPU_MINUTES_PER_NOISE
+    each = ", ".join(f"{name} {ms:.1f}" for name, ms in forwards_ms.items())
     print(
-        f"{args.model}: {1000 * cpu_forward:.1f} ms per crop forward in FP32 on this CPU "
-        f"({torch.get_num_threads()} threads); sample set {len(records)} images; projected for "
-        f"{args.images} images, {args.nodes} node(s) x {args.cores} preparation cores"
+        f"core-ms per crop forward in FP32 on this CPU (one thread): {each}; "
+        f"sample set {len(records)} images; {spec.name} projected for {args.images} images, "
+        f"{args.nodes} node(s) x {args.cores} preparation cores"
         + (f" x {args.gpus} GPU(s) at {args.gpu_rate:.0f} forwards/s" if args.gpu_rate else "")
     )
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"SysNoise reported {low}-{high} GPU-minutes per noise per model.")
+    end = os.getloadavg()
+    print(f"load average at start {load[0]:.2f}, at end {end[0]:.2f} ({os.cpu_count()} CPU cores)")
 
 
 if __name__ == "__main__":

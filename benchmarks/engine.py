@@ -11,7 +11,9 @@ Measured in one run:
    failure and input difference of the engine must equal the naive loop's: every row is then
    identical.
 
-Both engine runs start with an empty prediction cache. Beside wall time, each run's CPU time
+Both engine runs start with an empty prediction cache; the bare work and the free-model run
+prepare on one torch thread, as a decoding worker does (idle threads spinning would count as
+work on a busy machine). Beside wall time, each run's CPU time
 (this process and its finished workers) is printed: on a shared machine the wall-time ratio of a
 run with a worker against the one-process bare work depends on the load, the CPU ratio much less.
 
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from workload import bare_preparation_seconds, free_model, suite_pipelines
 
 from sysnoise.backends.torch_eager import TorchEagerBackend
@@ -131,6 +134,8 @@ def main() -> None:
     pipelines = suite_pipelines(args.suite, spec.reference)
     records = dataset.records
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # preparation on one thread, as in a decoding worker
     run_engine(dataset.limit(2), pipelines, free_model(), args.batch, args.workers)  # warm-up
     bare_cpu = cpu_seconds()
     bare_seconds = bare_preparation_seconds(records, pipelines)
@@ -143,6 +148,7 @@ def main() -> None:
         (f"engine, free model, {args.workers} workers", "free", free_seconds, free_cpu,
          free.forwards),
     ]  # fmt: skip
+    torch.set_num_threads(threads)
     if not args.free_only:
         model, _ = load_model(spec)
         backend = TorchEagerBackend(device="cpu")

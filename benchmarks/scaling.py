@@ -1,13 +1,22 @@
 """How the engine scales with decoding workers and with torch.distributed ranks.
 
 A model that costs nothing (`workload.FreeModel`) isolates the preparation work, which is what
-workers and ranks share out. Each row evaluates the suite on the sample set from an empty cache:
-the engine with 0, 1, 2, ... DataLoader workers in one process, then with 2, ... ranks under
-torchrun (each rank evaluates its slice with its own store and rank 0 gathers, timed inside rank 0
-from a barrier to the gathered result, so process start-up is left out). Speed-up is against the
-engine with one worker. On a machine with C cores, C workers or ranks can at best reach C times.
+workers and ranks share out. The suite is evaluated on the sample set and on the sample set
+repeated `--repeat` times under new names (each copy with its own bytes, as benchmarks/memory.py
+does), from an empty cache, each run a fresh command as a user starts it: one process with 0, 1,
+2, ... DataLoader workers, then torchrun with 2, ... ranks (each rank evaluates its share with its
+own store and rank 0 gathers). Each run's wall time is split into
+- start-up: from the launch until every rank is ready (interpreter, imports, process group, the
+  model, and one image through every pipeline so that every decoder library is loaded);
+- work: from there to the gathered evaluation on rank 0 (choosing the shares, evaluating them,
+  gathering and merging); the speed-ups are judged on it;
+- total: from the launch to the end of the command.
+Beside them: bare decode + resize of every crop in this process (one thread), and, for ranks,
+each rank's own evaluation time (how balanced the shares are) and rank 0's gather + merge. On a
+machine with C cores, C workers or ranks can at best reach C times. The load average is printed:
+on a shared machine every figure depends on it.
 
-    python benchmarks/scaling.py [--suite decoders-x-resizers] [--limit N] [--workers 0,1,2]
+    python benchmarks/scaling.py [--suite decoders-x-resizers] [--repeat 10] [--workers 0,1,2]
         [--ranks 2]
 """
 
@@ -23,10 +32,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from workload import bare_preparation_seconds, free_model, suite_pipelines
+import torch
+from workload import bare_preparation_seconds, free_model, repeated_dataset, suite_pipelines
 
 from sysnoise.config import default_cache_dir
-from sysnoise.datasets import sample_dataset
+from sysnoise.datasets import Dataset, ImageRecord, sample_dataset
 from sysnoise.distributed import current_shard
 from sysnoise.engine import EngineOptions, evaluate
 from sysnoise.store import PredictionStore
@@ -35,95 +45,129 @@ from sysnoise.zoo import resolve_model
 BATCH = 32
 
 
-def engine_seconds(dataset, pipelines, workers: int) -> float:
-    """Wall time of the engine with the free model and `workers` workers, from an empty cache."""
-    with tempfile.TemporaryDirectory() as tmp:
-        store = PredictionStore(Path(tmp) / "predictions.sqlite", "benchmark")
-        started = time.perf_counter()
-        evaluate(dataset, pipelines, free_model(), store, EngineOptions(BATCH, workers, False))
-        seconds = time.perf_counter() - started
-        store.close()
-    return seconds
-
-
-def rank_main(args: argparse.Namespace) -> None:
-    """One rank of the torchrun rows: evaluate this rank's slice, gather, rank 0 prints a JSON."""
-    import torch.distributed as dist
-
-    dataset, pipelines = _workload(args)
+def run_main(args: argparse.Namespace) -> None:
+    """One run (one process, or one rank under torchrun): rank 0 prints its timings as JSON."""
     shard = current_shard()
-    with tempfile.TemporaryDirectory() as tmp:
-        store = PredictionStore(shard.store_path(Path(tmp) / "predictions.sqlite"), "benchmark")
-        evaluate(dataset.limit(2), pipelines, free_model(), store, EngineOptions(BATCH, 0, False))
+    dataset = _folder_dataset(Path(args.images))
+    pipelines = _pipelines(args.suite)
+    model = free_model()
+    with tempfile.TemporaryDirectory() as tmp:  # loads every decoder library: start-up
+        store = PredictionStore(shard.store_path(Path(tmp) / "warm.sqlite"), "benchmark")
+        evaluate(dataset.limit(1), pipelines, model, store, EngineOptions(BATCH, 0, False))
         store.close()
     with tempfile.TemporaryDirectory() as tmp:
         store = PredictionStore(shard.store_path(Path(tmp) / "predictions.sqlite"), "benchmark")
-        dist.barrier()
-        started = time.perf_counter()
-        part = evaluate(shard.select(dataset), pipelines, free_model(), store,
-                        EngineOptions(BATCH, 0, False))  # fmt: skip
+        shard.barrier()
+        ready, started = time.time(), time.perf_counter()
+        part = evaluate(shard.select(dataset), pipelines, model, store,
+                        EngineOptions(BATCH, int(args.workers), False))  # fmt: skip
+        evaluated = shard.everyone(time.perf_counter() - started)
+        gathering = time.perf_counter()
         merged = shard.gather(part)
-        seconds = time.perf_counter() - started
+        done = time.perf_counter()
         store.close()
     if merged is not None:
-        print(json.dumps({"seconds": seconds, "images": len(merged.image_ids)}))
+        timings = {"ready": ready, "work": done - started, "gather": done - gathering}
+        print(json.dumps({**timings, "ranks": evaluated, "images": len(merged.image_ids)}))
 
 
-def ranks_seconds(args: argparse.Namespace, ranks: int) -> float:
-    """Wall time of the torchrun rows, as rank 0 measured it."""
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command = [
-        *launcher,
-        f"--nproc-per-node={ranks}",
-        __file__,
-        "--rank-run",
-        "--suite",
-        args.suite,
-    ]
-    if args.limit is not None:
-        command += ["--limit", str(args.limit)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+def launch(args: argparse.Namespace, images: Path, workers: int, ranks: int) -> dict:
+    """One run as a fresh command: its start-up, work and total seconds, and rank timings."""
+    command = [sys.executable]
+    if ranks > 1:
+        command += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"]
+    command += [__file__, "--one-run", "--suite", args.suite, "--images", str(images),
+                "--workers", str(workers)]  # fmt: skip
+    env = {key: value for key, value in os.environ.items() if key != "WORLD_SIZE"}
+    env["OMP_NUM_THREADS"] = "1"
+    launched = time.time()
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    ended = time.time()
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**run, "start-up": run["ready"] - launched, "total": ended - launched}
 
 
-def _workload(args: argparse.Namespace):
-    dataset = sample_dataset(default_cache_dir()).limit(args.limit)
-    return dataset, suite_pipelines(args.suite, resolve_model("mobilenet_v2").reference)
+def measure(args: argparse.Namespace, dataset: Dataset, images: Path) -> pd.DataFrame:
+    """The table of one dataset size, with the balance of each torchrun run printed below."""
+    pipelines = _pipelines(args.suite)
+    crops = len(dataset.records) * len(pipelines)
+    rows = [
+        {"run": "bare decode + resize, in process", "start-up s": 0.0,
+         "work s": bare_preparation_seconds(dataset.records, pipelines)},
+    ]  # fmt: skip
+    notes = []
+    for workers in (int(w) for w in args.workers.split(",") if w):
+        run = launch(args, images, workers, 1)
+        rows.append({"run": f"1 process, {workers} workers", **_columns(run)})
+    for ranks in (int(r) for r in args.ranks.split(",") if r):
+        run = launch(args, images, 0, ranks)
+        rows.append({"run": f"torchrun {ranks} ranks x 0 workers", **_columns(run)})
+        each = ", ".join(f"{seconds:.2f}" for seconds in run["ranks"])
+        notes.append(
+            f"torchrun {ranks} ranks: each rank's evaluation {each} s; rank 0's gather + merge "
+            f"{run['gather']:.2f} s"
+        )
+    table = pd.DataFrame(rows)
+    table["work crops/s"] = crops / table["work s"]
+    for base in ("1 process, 0 workers", "1 process, 1 workers"):
+        found = table.loc[table["run"] == base]
+        if len(found):
+            label = base.removeprefix("1 process, ").replace(" workers", "w")
+            table[f"work x vs {label}"] = found["work s"].iloc[0] / table["work s"]
+            table[f"total x vs {label}"] = found["total s"].iloc[0] / table["total s"]
+    print(
+        f"\n{len(dataset.records)} images x {len(pipelines)} pipelines ({crops} crops), "
+        f"suite {args.suite}, free model, {os.cpu_count()} CPU cores, {_load()}"
+    )
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep="-"))
+    for note in notes:
+        print(note)
+    return table
+
+
+def _columns(run: dict) -> dict:
+    return {"start-up s": run["start-up"], "work s": run["work"], "total s": run["total"]}
+
+
+def _pipelines(suite: str):
+    return suite_pipelines(suite, resolve_model("mobilenet_v2").reference)
+
+
+def _folder_dataset(folder: Path) -> Dataset:
+    """The images `repeated_dataset` wrote into `folder` (unlabelled: the free model ignores it)."""
+    records = tuple(ImageRecord(p.name, p, -1) for p in sorted(folder.iterdir()))
+    return Dataset(name=folder.name, root=folder, records=records, description=folder.name)
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="decoders-x-resizers")
-    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=10, help="the larger size: sample set x N")
     parser.add_argument("--workers", default="0,1,2", help="comma-separated worker counts")
     parser.add_argument("--ranks", default="2", help="comma-separated torchrun rank counts")
-    parser.add_argument("--rank-run", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--images", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.rank_run:
-        rank_main(args)
+    if args.one_run:
+        run_main(args)
         return
-
-    dataset, pipelines = _workload(args)
-    engine_seconds(dataset.limit(2), pipelines, 1)  # warm-up: imports, first decodes
-    rows = [
-        ("bare decode + resize, one process", bare_preparation_seconds(dataset.records, pipelines))
-    ]
-    for workers in (int(w) for w in args.workers.split(",")):
-        rows.append((f"engine, {workers} workers", engine_seconds(dataset, pipelines, workers)))
-    for ranks in (int(r) for r in args.ranks.split(",") if r):
-        rows.append((f"engine, torchrun {ranks} ranks x 0 workers", ranks_seconds(args, ranks)))
-    table = pd.DataFrame(rows, columns=["run", "seconds"])
-    crops = len(dataset.records) * len(pipelines)
-    table["crops / s"] = crops / table["seconds"]
-    one_worker = table.loc[table["run"] == "engine, 1 workers", "seconds"]
-    if len(one_worker):
-        table["speed-up vs 1 worker"] = one_worker.iloc[0] / table["seconds"]
-    print(
-        f"free model, sample set ({len(dataset.records)} images), suite {args.suite} "
-        f"({len(pipelines)} pipelines, {crops} crops), {os.cpu_count()} CPU cores"
-    )
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    torch.set_num_threads(1)  # the bare work single-threaded, as the runs (OMP_NUM_THREADS=1)
+    sample = sample_dataset(default_cache_dir())
+    sizes = [len(sample.records)] + ([len(sample.records) * args.repeat] if args.repeat > 1 else [])
+    print(f"started with {_load()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            folder = Path(tmp) / f"sample-x{size}"
+            dataset = repeated_dataset(sample, size, folder)
+            measure(args, dataset, folder)
+    print(f"\nended with {_load()}")
 
 
 if __name__ == "__main__":

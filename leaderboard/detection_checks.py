@@ -44,7 +44,16 @@ def _row_problems(row: dict[str, Any], where: str) -> list[str]:
     problems = []
     if not _close(row["delta_map"], deltas["map"]["delta"]):
         problems.append(f"{where}.delta_map: differs from deltas.map.delta")
-    scores, reference = row["scores"] or {}, row["ref_scores"] or {}
+    problems += _delta_problems(row, where)
+    if row.get("masks") is not None:  # instance masks: the same checks on their scores
+        problems += _delta_problems(row["masks"], f"{where}.masks")
+    return problems
+
+
+def _delta_problems(block: dict[str, Any], where: str) -> list[str]:
+    problems = []
+    deltas = block["deltas"]
+    scores, reference = block["scores"] or {}, block["ref_scores"] or {}
     for metric in _METRICS:
         delta, interval = deltas[metric]["delta"], deltas[metric]["ci"]
         ref, noisy = reference.get(metric), scores.get(metric)

@@ -3,9 +3,10 @@
 A noise name is one or more comma-separated parts, each a noise of a built-in suite
 (``decoder=pyav``, ``precision=onnxruntime-int8``, ``pil/cv2-area``) or a ``kind=value`` change:
 ``decoder=D``, ``resize=R`` (a resizer, or the protocol ``squash`` / ``shorter`` /
-``crop-resize``), ``colour=C``, ``ceil_mode=flipped``, ``upsample=U``, ``backend=B`` and
-``precision=B-P`` (backend and precision). ``decoder=cv2,resize=cv2-area`` is one noise that
-makes both changes. A suite file is TOML::
+``crop-resize``), ``colour=C``, ``ceil_mode=flipped``, ``upsample=U``, ``postprocess=P`` (a
+detector's post-processing), ``pyramid=R`` (a resizer for a model's own image pyramid),
+``backend=B`` and ``precision=B-P`` (backend and precision). ``decoder=cv2,resize=cv2-area`` is
+one noise that makes both changes. A suite file is TOML::
 
     name = "my-suite"
     description = "what it measures"
@@ -110,6 +111,7 @@ def vocabulary() -> dict[str, dict[str, Any]]:
     words["ceil_mode=flipped"] = {"ceil_mode": "flipped"}
     words.update({f"upsample={u}": {"upsample": u} for u in UPSAMPLE_OPS})
     words.update({f"postprocess={p}": {"postprocess": p} for p in postprocess_noises()})
+    words.update({f"pyramid={r}": {"pyramid": r} for r in RESIZERS})
     for backend in BACKENDS:
         words[f"backend={backend}"] = {"backend": backend}
         for precision in BACKENDS.get(backend).precisions:

@@ -8,9 +8,12 @@
 - `box_offset="flipped"`: box decoding switches between the modern convention (width x2 - x1)
   and the legacy one (width x2 - x1 + 1, and x2 = centre + width / 2 - 1, as Detectron and
   Caffe-era code decode): torchvision models decode the legacy way, MTCNN (legacy) the modern way.
+- `mask_paste=<mode>`: Mask R-CNN pastes its 28 x 28 masks into the image with another
+  interpolation (`sysnoise.detection.masks.MASK_PASTE_MODES`) than torchvision's bilinear.
 
 A pipeline names one of them in its `postprocess` field: ``nms-<implementation>``,
-``topk-first`` or ``box-offset-flipped`` (`POSTPROCESS_NOISES`; "model": the detector's own).
+``topk-first``, ``box-offset-flipped`` or ``mask-paste-<mode>`` (`postprocess_noises`; "model":
+the detector's own).
 A setting that changes nothing in a detector is *not applicable* to it, with the reason.
 """
 
@@ -27,20 +30,25 @@ from sysnoise.noises.nms import NMS_IMPLEMENTATIONS
 NMS_ORDERS = ("model", "topk-first")
 BOX_OFFSETS = ("model", "flipped")
 REFERENCE_NMS = {"torchvision": "torchvision-batched", "mtcnn": "torchvision-batched"}
+REFERENCE_MASK_PASTE = "bilinear"  # torchvision's paste_mask_in_image
 
 
-def postprocess_noises() -> dict[str, tuple[str, str, str]]:
-    """Every `postprocess` value with its (nms, nms_order, box_offset) settings."""
-    noises = {f"nms-{name}": (name, "model", "model") for name in NMS_IMPLEMENTATIONS}
-    noises["topk-first"] = ("model", "topk-first", "model")
-    noises["box-offset-flipped"] = ("model", "model", "flipped")
+def postprocess_noises() -> dict[str, tuple[str, str, str, str]]:
+    """Every `postprocess` value with its (nms, nms_order, box_offset, mask_paste) settings."""
+    from sysnoise.detection.masks import MASK_PASTE_MODES
+
+    noises = {f"nms-{name}": (name, "model", "model", "model") for name in NMS_IMPLEMENTATIONS}
+    noises["topk-first"] = ("model", "topk-first", "model", "model")
+    noises["box-offset-flipped"] = ("model", "model", "flipped", "model")
+    for mode in MASK_PASTE_MODES:
+        noises[f"mask-paste-{mode}"] = ("model", "model", "model", mode)
     return noises
 
 
-def postprocess_settings(value: str) -> tuple[str, str, str]:
-    """The (nms, nms_order, box_offset) of a pipeline's `postprocess` value."""
+def postprocess_settings(value: str) -> tuple[str, str, str, str]:
+    """The (nms, nms_order, box_offset, mask_paste) of a pipeline's `postprocess` value."""
     if value == "model":
-        return ("model", "model", "model")
+        return ("model", "model", "model", "model")
     noises = postprocess_noises()
     if value not in noises:
         valid = ", ".join(["model", *noises])
@@ -71,8 +79,12 @@ def postprocess_value_reason(model: Any, value: str) -> str | None:
     return postprocess_not_applicable(detector, *postprocess_settings(value))
 
 
-def check_postprocess_fields(nms: str, nms_order: str, box_offset: str) -> None:
+def check_postprocess_fields(
+    nms: str, nms_order: str, box_offset: str, mask_paste: str = "model"
+) -> None:
     """Fail with the valid values when a pipeline names an unknown post-processing setting."""
+    from sysnoise.detection.masks import MASK_PASTE_MODES
+
     if nms != "model" and nms not in NMS_IMPLEMENTATIONS:
         valid = ", ".join(["model", *NMS_IMPLEMENTATIONS.names()])
         raise SysnoiseError(f"unknown NMS implementation {nms!r}; valid: {valid}")
@@ -80,21 +92,26 @@ def check_postprocess_fields(nms: str, nms_order: str, box_offset: str) -> None:
         raise SysnoiseError(f"unknown NMS order {nms_order!r}; valid: {', '.join(NMS_ORDERS)}")
     if box_offset not in BOX_OFFSETS:
         raise SysnoiseError(f"unknown box offset {box_offset!r}; valid: {', '.join(BOX_OFFSETS)}")
+    if mask_paste != "model" and mask_paste not in MASK_PASTE_MODES:
+        valid = ", ".join(["model", *MASK_PASTE_MODES])
+        raise SysnoiseError(f"unknown mask paste {mask_paste!r}; valid: {valid}")
 
 
-def patch_postprocess(detector: Any, nms: str, nms_order: str, box_offset: str) -> Any:
+def patch_postprocess(
+    detector: Any, nms: str, nms_order: str, box_offset: str, mask_paste: str = "model"
+) -> Any:
     """A shallow copy of `detector` (weights shared) that post-processes with these settings."""
-    check_postprocess_fields(nms, nms_order, box_offset)
-    reason = postprocess_not_applicable(detector, nms, nms_order, box_offset)
+    check_postprocess_fields(nms, nms_order, box_offset, mask_paste)
+    reason = postprocess_not_applicable(detector, nms, nms_order, box_offset, mask_paste)
     if reason is not None:
         raise SysnoiseError(f"post-processing noise not applicable: {reason}")
     patched = copy.copy(detector)
-    patched.postprocess = (nms, nms_order, box_offset)
+    patched.postprocess = (nms, nms_order, box_offset, mask_paste)
     return patched
 
 
 def postprocess_not_applicable(
-    detector: Any, nms: str, nms_order: str, box_offset: str
+    detector: Any, nms: str, nms_order: str, box_offset: str, mask_paste: str = "model"
 ) -> str | None:
     """Why these post-processing settings change nothing in `detector` (or cannot apply)."""
     family = getattr(detector, "family", None)
@@ -108,16 +125,20 @@ def postprocess_not_applicable(
         reasons.append("MTCNN keeps every face past its thresholds: no top-k")
     if box_offset != "model" and family == "torchvision" and not _box_coders(detector.model):
         reasons.append(f"{name} decodes boxes as distances from anchor centres: no width offset")
+    if mask_paste != "model" and not getattr(detector, "has_masks", False):
+        reasons.append(f"{name} predicts no instance masks")
+    elif mask_paste == REFERENCE_MASK_PASTE:
+        reasons.append(f"{name} already pastes its masks with {mask_paste}")
     return "; ".join(reasons) or None
 
 
 @contextlib.contextmanager
 def mtcnn_postprocessing(
-    detect_face: Any, nms: str, nms_order: str, box_offset: str
+    detect_face: Any, nms: str, nms_order: str, box_offset: str, mask_paste: str = "model"
 ) -> Iterator[None]:
     """Within the block, facenet-pytorch's `detect_face` module post-processes with these
     settings (its final "Min"-overlap NMS is MTCNN's own and stays)."""
-    del nms_order  # not applicable: MTCNN has no top-k
+    del nms_order, mask_paste  # not applicable: MTCNN has no top-k and no masks
     with contextlib.ExitStack() as stack:
         if nms != "model":
             kernel = NMS_IMPLEMENTATIONS.get(nms).kernel
@@ -145,12 +166,16 @@ def _modern_bbreg(boxes: Any, reg: Any) -> Any:
 
 @contextlib.contextmanager
 def torchvision_postprocessing(
-    model: Any, nms: str, nms_order: str, box_offset: str
+    model: Any, nms: str, nms_order: str, box_offset: str, mask_paste: str = "model"
 ) -> Iterator[None]:
     """Within the block, `model` (a torchvision detector) post-processes with these settings."""
     from torchvision.ops import boxes as box_ops
 
+    from sysnoise.detection.masks import mask_paste as pasted_with
+
     with contextlib.ExitStack() as stack:
+        if mask_paste != "model":
+            stack.enter_context(pasted_with(mask_paste))
         if nms != "model":
             kernel = NMS_IMPLEMENTATIONS.get(nms).kernel
             stack.enter_context(_swapped(box_ops, "batched_nms", kernel))

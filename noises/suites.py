@@ -28,6 +28,7 @@ _CATEGORY_OF_FIELD = {
     "ceil_mode": "ceil_mode",
     "upsample": "upsample",
     "postprocess": "postprocess",
+    "pyramid": "resize",  # the resize inside a model with its own image pyramid (MTCNN)
     "backend": "backend",
     "precision": "precision",
 }
@@ -45,14 +46,16 @@ class Noise:
         object.__setattr__(self, "changes", MappingProxyType(dict(self.changes)))
 
     def apply(self, reference: Pipeline) -> Pipeline:
-        """The noisy pipeline: the reference with this noise's changes. Moving a detector off
-        its capped protocol ("shorter-capped", where `crop_size` is the cap on the longer side)
-        leaves no cap: the image is resized whole (`sysnoise.tasks.dense`), so the crop size
-        becomes the resize size instead of a crop larger than the image."""
+        """The noisy pipeline: the reference with this noise's changes. Under the detection
+        protocol ("shorter-capped", whose `crop_size` is the longer side's cap, not a crop),
+        another protocol resizes the whole image to `resize_size` (``resize=squash``: a square
+        of it), so the cap is dropped to that size."""
         changes = dict(self.changes)
         protocol = changes.get("resize_protocol", reference.resize_protocol)
-        if reference.resize_protocol == "shorter-capped" and protocol != "shorter-capped":
-            changes.setdefault("crop_size", min(reference.crop_size, reference.resize_size))
+        if reference.resize_protocol == "shorter-capped" != protocol and "crop_size" not in changes:
+            changes["crop_size"] = min(
+                reference.crop_size, changes.get("resize_size", reference.resize_size)
+            )
         return reference.with_changes(**changes)
 
     def category_for(self, reference: Pipeline) -> str:
@@ -165,6 +168,9 @@ _SYSNOISE = [
         )
     ),
     ("resize=squash", "resize", {"resize_protocol": "squash"}),
+    # A model's own image pyramid (MTCNN's area interpolation) rebuilt with OpenCV's area or
+    # Pillow's bilinear resize; not applicable, with the reason, to models without one.
+    *((f"pyramid={r}", "resize", {"pyramid": r}) for r in ("cv2-area", "pil-bilinear")),
     *(
         (f"colour={c}", "colour", {"colour": c})
         for c in (
@@ -181,6 +187,21 @@ _SYSNOISE = [
     *(
         (f"upsample={u}", "upsample", {"upsample": u})
         for u in ("nearest", "bilinear", "bilinear-align-corners")
+    ),
+    # Detectors' post-processing (not applicable, with the reason, to classifiers and
+    # segmentation models); the reference NMS, torchvision's batched one, is every detector's own,
+    # and the mask paste noises apply to models with instance masks (Mask R-CNN).
+    *(
+        (f"postprocess={p}", "postprocess", {"postprocess": p})
+        for p in (
+            "nms-torchvision-coordinate-trick",
+            "nms-torchvision-per-class",
+            "nms-onnxruntime",
+            "topk-first",
+            "box-offset-flipped",
+            "mask-paste-nearest",
+            "mask-paste-bilinear-align-corners",
+        )
     ),
     ("precision=torch-fp16", "precision", {"precision": "fp16"}),
     ("precision=torch-bf16", "precision", {"precision": "bf16"}),
@@ -215,8 +236,8 @@ SUITES.add(
     "sysnoise",
     Suite(
         "sysnoise",
-        "SysNoise: decoder, resize, colour, ceil_mode, upsample, precision and backend noises, "
-        "and the combined deployment stack step by step",
+        "SysNoise: decoder, resize, colour, ceil_mode, upsample, post-processing, precision and "
+        "backend noises, and the combined deployment stack step by step",
         _sysnoise,
     ),
 )

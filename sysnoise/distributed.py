@@ -2,19 +2,22 @@
 
     torchrun --nproc-per-node N [--nnodes M --rdzv-endpoint HOST:PORT] -m sysnoise bench ...
 
-Each rank takes a contiguous, deterministic slice of the images (the same slice for the same
-dataset and number of ranks), evaluates it through the one engine with its own prediction store
-(so after an interruption each rank resumes its own slice), and rank 0 gathers the outcomes into
-exactly the evaluation a single process makes, in dataset order, and writes the results. The
-outcomes are compact top-5 arrays on the CPU, gathered over gloo; on GPU machines the process
-group also carries NCCL for device tensors, and each rank uses the GPU of its local rank.
-`imagenet-s generate` shards the same slices (`sysnoise.imagenet_s.generate.write_set`).
+Each rank takes a deterministic share of the images, balanced by their estimated cost (the same
+share for the same files and number of ranks), evaluates it through the one engine with its own
+prediction store (so after an interruption each rank resumes its own share), and rank 0 gathers
+the outcomes into exactly the evaluation a single process makes, in dataset order, and writes the
+results. The outcomes are compact top-5 arrays on the CPU, gathered over gloo; on GPU machines
+the process group also carries NCCL for device tensors, and each rank uses the GPU of its local
+rank. `imagenet-s generate` writes contiguous row ranges (`Shard.bounds`) into shared variant files
+(`sysnoise.imagenet_s.generate.write_set`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,11 +28,16 @@ import numpy as np
 from sysnoise.datasets import Dataset
 from sysnoise.engine import Evaluation
 from sysnoise.errors import SysnoiseError
+from sysnoise.fileio import regular_file_problem
 
 T = TypeVar("T")
 # How long a rank waits for the others at a collective: ranks finish their slices at different
 # times (a resumed rank, a slower node), and the wait for the slowest is normal, not a fault.
 _WAIT = timedelta(hours=24)
+# Preparing an image costs a fixed part (its crops: resizes to the output size, hashes,
+# comparisons) and a part that grows with its pixels (decoding, resizing): on the sample set
+# under the decoders-x-resizers suite, an image of this many pixels cost twice the fixed part.
+_PIXELS_PER_FIXED_COST = 600_000
 
 
 @dataclass(frozen=True)
@@ -46,15 +54,35 @@ class Shard:
         return self.rank == 0
 
     def bounds(self, count: int) -> tuple[int, int]:
-        """The [start, stop) range of this rank's images among `count`, in dataset order."""
+        """The [start, stop) range of this rank's rows among `count`: a contiguous slice, for
+        outputs that ranks write side by side (`imagenet-s generate`)."""
         return self.rank * count // self.world, (self.rank + 1) * count // self.world
 
+    def positions(self, dataset: Dataset) -> list[int]:
+        """This rank's images of `dataset`, by position, in dataset order.
+
+        Images are not equal work, and a contiguous slice of a folder can hold all its large
+        photos: each image, costliest first, goes to the rank with the least estimated work so
+        far (`_estimated_cost`). The same shares for the same files and number of ranks."""
+        count = len(dataset.records)
+        if self.world == 1:
+            return list(range(count))
+        costs = [_estimated_cost(record.path) for record in dataset.records]
+        totals = [(0.0, rank) for rank in range(self.world)]  # a heap: least work first
+        mine = []
+        for i in sorted(range(count), key=lambda i: (-costs[i], i)):
+            total, rank = heapq.heappop(totals)
+            heapq.heappush(totals, (total + costs[i], rank))
+            if rank == self.rank:
+                mine.append(i)
+        return sorted(mine)
+
     def select(self, dataset: Dataset) -> Dataset:
-        """This rank's images of `dataset`."""
+        """This rank's images of `dataset` (see `positions`)."""
         if self.world == 1:
             return dataset
-        start, stop = self.bounds(len(dataset.records))
-        return dataclasses.replace(dataset, records=dataset.records[start:stop])
+        records = tuple(dataset.records[i] for i in self.positions(dataset))
+        return dataclasses.replace(dataset, records=records)
 
     def store_path(self, path: Path) -> Path:
         """This rank's prediction store: `path` itself in a single process, else one per rank."""
@@ -127,10 +155,12 @@ def current_shard() -> Shard:
 
 
 def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
-    """The evaluation of the concatenated slices `parts` (in rank order), as one process makes it.
+    """The evaluation of the images of every part, as one process makes it.
 
-    Per-image fields are concatenated, per-pipeline tables concatenated key by key, error maps
-    joined, and counts summed; every rank must have evaluated the same pipelines.
+    Per-image fields are joined, per-pipeline tables joined key by key, error maps united, and
+    counts summed, then every per-image field is put in dataset order (a dataset keeps its images
+    sorted by id, and so does each rank's share); every rank must have evaluated the same
+    pipelines.
     """
     keys = list(parts[0].top5)
     for rank, part in enumerate(parts):
@@ -148,7 +178,46 @@ def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
             }
         else:
             values[field.name] = _join(field.name, pieces)
+    ids = values["image_ids"]
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    if order == list(range(len(ids))):
+        return Evaluation(**values)
+    ordered_ids = [ids[i] for i in order]
+    for name, value in values.items():
+        if isinstance(value, dict):
+            values[name] = {key: _reorder(item, order, ordered_ids) for key, item in value.items()}
+        else:
+            values[name] = _reorder(value, order, ordered_ids)
     return Evaluation(**values)
+
+
+def _estimated_cost(path: Path) -> float:
+    """The preparation cost of the image at `path`, in units of an image's fixed part, from the
+    pixel count in its header; 1 where the header cannot be read (the engine reports why)."""
+    from PIL import Image
+
+    if regular_file_problem(path) is not None:
+        return 1.0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return 1.0
+    return 1.0 + width * height / _PIXELS_PER_FIXED_COST
+
+
+def _reorder(value: Any, order: list[int], ordered_ids: list[str]) -> Any:
+    """A joined per-image value put in dataset order (`order`: joined positions, in that order);
+    other values as they are."""
+    if isinstance(value, list):
+        return [value[i] for i in order]
+    if isinstance(value, np.ndarray):
+        return value[order]
+    if isinstance(value, dict):  # image id -> message
+        return {image_id: value[image_id] for image_id in ordered_ids if image_id in value}
+    return value
 
 
 def _join(name: str, pieces: list[Any]) -> Any:

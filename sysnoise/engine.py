@@ -396,9 +396,10 @@ def evaluate(
     if isinstance(source, Dataset):
         source = FileSource(source, task)
     reference = pipelines[0]
+    key_of = {p: p.key for p in pipelines}  # a key hashes every field: computed once here
     store_keys = {source.store_key(p, runner.store_key(p)): p for p in pipelines}
-    model_sides = {p.key: runner.model_side(p) for p in pipelines}
-    pipeline_key = {k: p.key for k, p in store_keys.items()}
+    model_sides = {key_of[p]: runner.model_side(p) for p in pipelines}
+    pipeline_key = {k: key_of[p] for k, p in store_keys.items()}
     if any((p.mean, p.std) != (reference.mean, reference.std) for p in pipelines):
         raise ValueError("all pipelines of one evaluation must share the reference normalisation")
     records = source.records
@@ -409,11 +410,11 @@ def evaluate(
         image_hashes=[None] * n,
         task=task.name,
     )
-    for p in pipelines:
-        result.predictions[p.key] = task.allocate(n)
-        result.errors[p.key] = {}
-        result.max_abs_diff[p.key] = np.full(n, -1, dtype=np.int64)
-        result.mse[p.key] = np.full(n, np.nan)
+    for key in key_of.values():
+        result.predictions[key] = task.allocate(n)
+        result.errors[key] = {}
+        result.max_abs_diff[key] = np.full(n, -1, dtype=np.int64)
+        result.mse[key] = np.full(n, np.nan)
     needs_spawn = options.workers and source.needs_spawn(pipelines)
     loader = torch.utils.data.DataLoader(
         _PrepareImages(source, store_keys, store.path, store.model, store.kind),

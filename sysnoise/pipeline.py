@@ -20,6 +20,8 @@ RESIZE_PROTOCOLS = ("shorter", "squash", "crop-resize", "border", "longer", "sho
 # under another version are never taken for this one's.
 KEY_VERSION = 2
 EXIF_MODES = ("ignore", "apply")
+# Model-side fields that only detectors use: stored only when not "model" (see `to_dict`).
+_DETECTOR_FIELDS = ("postprocess", "pyramid")
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,9 @@ class PixelSide:
 
 @dataclass(frozen=True)
 class ModelSide:
-    """How the model runs: max-pool ceil_mode and upsampling patches, backend, precision, and a
-    detector's post-processing (`sysnoise.noises.postprocess`).
+    """How the model runs: max-pool ceil_mode and upsampling patches, backend, precision, a
+    detector's post-processing (`sysnoise.noises.postprocess`) and the resizer of a model's own
+    image pyramid (`sysnoise.noises.pyramid`).
 
     Pipelines with equal model sides run on the same prepared model and share forward passes."""
 
@@ -56,12 +59,18 @@ class ModelSide:
     backend: str = "torch"
     precision: str = "fp32"
     postprocess: str = "model"
+    pyramid: str = "model"
 
     @property
     def label(self) -> str:
         """Short human name, e.g. 'onnxruntime-int8' or 'torch-fp32+ceil_mode=flipped'."""
         return model_side_label(
-            self.ceil_mode, self.upsample, self.backend, self.precision, self.postprocess
+            self.ceil_mode,
+            self.upsample,
+            self.backend,
+            self.precision,
+            self.postprocess,
+            self.pyramid,
         )
 
 
@@ -92,8 +101,10 @@ class Pipeline:
     `upsample` ("model" or the op every upsampling is swapped to, see
     `sysnoise.noises.model_patches`), the inference `backend` and its numeric `precision`, and
     a detector's `postprocess` ("model" or a post-processing noise: another NMS implementation,
-    top-k before NMS, the other box-decoding offset; see `sysnoise.noises.postprocess`).
-    `postprocess` is left out of `to_dict` (and so of `key`) while it is "model".
+    top-k before NMS, the other box-decoding offset; see `sysnoise.noises.postprocess`), and the
+    `pyramid` resizer ("model" or a registered resizer that a model with its own image pyramid,
+    MTCNN, resamples it with; see `sysnoise.noises.pyramid`). `postprocess` and `pyramid` are
+    left out of `to_dict` (and so of `key`) while they are "model".
     """
 
     decoder: str = "pil"
@@ -110,6 +121,7 @@ class Pipeline:
     backend: str = "torch"
     precision: str = "fp32"
     postprocess: str = "model"
+    pyramid: str = "model"
 
     def __post_init__(self) -> None:
         if self.resize_protocol not in RESIZE_PROTOCOLS:
@@ -131,12 +143,12 @@ class Pipeline:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready fields (`postprocess` only when it is not "model", so classifier
-        pipelines and their keys are what they were before detectors)."""
+        """Plain JSON-ready fields (`postprocess` and `pyramid` only when they are not "model",
+        so classifier pipelines and their keys are what they were before detectors)."""
         return {
             k: list(v) if isinstance(v, tuple) else v
             for k, v in dataclasses.asdict(self).items()
-            if not (k == "postprocess" and v == "model")
+            if not (k in _DETECTOR_FIELDS and v == "model")
         }
 
     @classmethod
@@ -183,7 +195,12 @@ class Pipeline:
 
 
 def model_side_label(
-    ceil_mode: str, upsample: str, backend: str, precision: str, postprocess: str = "model"
+    ceil_mode: str,
+    upsample: str,
+    backend: str,
+    precision: str,
+    postprocess: str = "model",
+    pyramid: str = "model",
 ) -> str:
     """How a model runs, e.g. 'onnxruntime-int8' or 'torch-fp32+ceil_mode=flipped'."""
     patches = [
@@ -192,6 +209,7 @@ def model_side_label(
             ("ceil_mode", ceil_mode),
             ("upsample", upsample),
             ("postprocess", postprocess),
+            ("pyramid", pyramid),
         )
         if value != "model"
     ]

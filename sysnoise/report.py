@@ -47,7 +47,7 @@ def _groups(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[str]]
 
 def _reference_side(document: dict[str, Any]) -> str:
     reference = document["reference_pipeline"]
-    # postprocess is stored only when it is not "model" (Pipeline.to_dict)
+    # postprocess and pyramid are stored only when they are not "model" (Pipeline.to_dict)
     return model_side_label(**{name: reference[name] for name in MODEL_FIELDS if name in reference})
 
 

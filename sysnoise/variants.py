@@ -1,6 +1,7 @@
 """Model variants: the same weights run the way each pipeline's model side asks.
 
-A pipeline's model side is (ceil_mode, upsample, backend, precision). `ModelVariants` patches the
+A pipeline's model side is (ceil_mode, upsample, backend, precision; for detectors also the
+post-processing and the pyramid resizer). `ModelVariants` patches the
 model (`sysnoise.noises.model_patches`), hands it to the backend in that precision, and keeps one
 prepared backend per distinct variant. A patch that changes nothing in this model is dropped from
 the variant (so a combined stack shares forwards with the stack without it), and a pipeline whose
@@ -26,6 +27,7 @@ from sysnoise.backends.base import BackendContext, BackendUnavailable
 from sysnoise.errors import Unavailable
 from sysnoise.noises.model_patches import not_applicable_reason, patch_model
 from sysnoise.noises.postprocess import patch_postprocess_value, postprocess_value_reason
+from sysnoise.noises.pyramid import patch_pyramid, pyramid_reason
 from sysnoise.pipeline import ModelSide, Pipeline
 from sysnoise.sources.base import LoadedModel
 
@@ -66,6 +68,7 @@ class ModelSides:
             ceil_mode=variant.ceil_mode,
             upsample=variant.upsample,
             postprocess=variant.postprocess,
+            pyramid=variant.pyramid,
         )
         if effective != reference or pipeline == reference:
             return None
@@ -86,6 +89,10 @@ class ModelSides:
             reason = postprocess_value_reason(self.model, pipeline.postprocess)
             if reason:
                 dropped["postprocess"] = reason
+        if pipeline.pyramid != "model":
+            reason = pyramid_reason(self.model, pipeline.pyramid)
+            if reason:
+                dropped["pyramid"] = reason
         return dropped
 
     def model_side(self, pipeline: Pipeline) -> ModelSide:
@@ -94,7 +101,10 @@ class ModelSides:
         ceil_mode = "model" if "ceil_mode" in dropped else pipeline.ceil_mode
         upsample = "model" if "upsample" in dropped else pipeline.upsample
         postprocess = "model" if "postprocess" in dropped else pipeline.postprocess
-        return ModelSide(ceil_mode, upsample, pipeline.backend, pipeline.precision, postprocess)
+        pyramid = "model" if "pyramid" in dropped else pipeline.pyramid
+        return ModelSide(
+            ceil_mode, upsample, pipeline.backend, pipeline.precision, postprocess, pyramid
+        )
 
     def _patch_reason(self, ceil_mode: str, upsample: str) -> str | None:
         key = (ceil_mode, upsample)
@@ -180,6 +190,8 @@ class ModelVariants(ModelSides):
         facts.update(ceil_mode=variant.ceil_mode, upsample=variant.upsample, label=variant.label)
         if variant.postprocess != "model":
             facts["postprocess"] = variant.postprocess
+        if variant.pyramid != "model":
+            facts["pyramid"] = variant.pyramid
         return facts
 
     def close(self) -> None:
@@ -220,16 +232,16 @@ def variant_backend(variant: ModelSide, context: BackendContext, model: Any = No
 def variant_context(context: BackendContext, variant: ModelSide) -> BackendContext:
     """`context` for one variant: the patched model's id, calibration only for INT8."""
     model_id = variant_model_id(
-        context.model_id, variant.ceil_mode, variant.upsample, variant.postprocess
+        context.model_id, variant.ceil_mode, variant.upsample, variant.postprocess, variant.pyramid
     )
     context = replace(context, model_id=model_id)
     return context if variant.precision == "int8" else replace(context, calibration=None)
 
 
 def patched_model(model: Any, variant: ModelSide) -> Any:
-    """A copy of `model` with `variant`'s model patches and post-processing."""
+    """A copy of `model` with `variant`'s model patches, post-processing and pyramid resizer."""
     patched = patch_model(copy.deepcopy(model), variant.ceil_mode, variant.upsample)
-    return patch_postprocess_value(patched, variant.postprocess)
+    return patch_pyramid(patch_postprocess_value(patched, variant.postprocess), variant.pyramid)
 
 
 def failure_text(variant: ModelSide, exc: BaseException) -> str:
@@ -240,10 +252,16 @@ def failure_text(variant: ModelSide, exc: BaseException) -> str:
 
 
 def variant_model_id(
-    model_id: str, ceil_mode: str, upsample: str, postprocess: str = "model"
+    model_id: str,
+    ceil_mode: str,
+    upsample: str,
+    postprocess: str = "model",
+    pyramid: str = "model",
 ) -> str:
     """The id of a model with its patches: what keys its exported and compiled artefacts."""
     text = f"{model_id}\n{ceil_mode}\n{upsample}"
     if postprocess != "model":  # ids of classifiers' variants stay as they were
         text += f"\n{postprocess}"
+    if pyramid != "model":
+        text += f"\npyramid={pyramid}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]

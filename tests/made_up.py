@@ -101,14 +101,23 @@ def _evaluation(noises, reference, seed: int = 5) -> Evaluation:
 
 
 def write_made_up(out: Path, seed: int = 5) -> tuple[dict, pd.DataFrame]:
-    """The sysnoise suite's results document (TensorRT left out) for made-up predictions,
-    written under `out` and read back, with its predictions file."""
+    """The sysnoise suite's results document (TensorRT left out, detector noises not applicable)
+    for made-up predictions, written under `out` and read back, with its predictions file."""
     spec = resolve_model("mobilenet_v2")
     suite = SUITES.get("sysnoise")
     resolved = suite.resolve(spec.reference)
-    noises = [(n, p) for n, p in resolved if "tensorrt" not in n.name]
+    detector_only = {"postprocess", "pyramid"}
+    noises = [
+        (n, p)
+        for n, p in resolved
+        if "tensorrt" not in n.name and not detector_only & set(n.changes)
+    ]
     skipped = [
         SkippedNoise(n, "unavailable", "no GPU") for n, _ in resolved if "tensorrt" in n.name
+    ] + [
+        SkippedNoise(n, "not applicable", "MobileNetV2 is not a detector")
+        for n, _ in resolved
+        if detector_only & set(n.changes)
     ]
     evaluation = _evaluation(noises, spec.reference, seed)
     dataset = Dataset("made-up", None, (), "structured made-up predictions")

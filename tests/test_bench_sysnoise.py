@@ -54,6 +54,23 @@ def test_every_category_is_evaluated_or_says_why_not(document):
     assert sorted(declared) == sorted([r["noise"] for r in document["rows"]] + list(skipped))
 
 
+def test_detector_noises_are_listed_as_not_applicable_to_a_classifier(document):
+    from sysnoise.report import format_report
+
+    skipped = {s["noise"]: s for s in document["not_evaluated"]}
+    detector_only = [
+        n for n in document["suite"]["noises"] if n.startswith(("postprocess=", "pyramid="))
+    ]
+    assert len(detector_only) == 9
+    for name in detector_only:
+        assert skipped[name]["status"] == "not applicable"
+    assert "is not a detector" in skipped["postprocess=nms-onnxruntime"]["reason"]
+    assert "no image pyramid" in skipped["pyramid=cv2-area"]["reason"]
+    assert not any(row["category"] == "postprocess" for row in document["rows"])
+    text = format_report(document)
+    assert "postprocess=topk-first" in text and "no image pyramid" in text
+
+
 def test_calibration_images_are_held_out_of_every_score(document):
     calibration = document["calibration"]
     assert calibration["n_images"] == 4 and calibration["method"] == "minmax"

@@ -29,7 +29,8 @@ REFERENCE = Pipeline(
 )
 NOISES = (
     "resize=pil-bilinear,upsample=bilinear,backend=tensorrt,postprocess=nms-onnxruntime,"
-    "postprocess=box-offset-flipped,postprocess=nms-torchvision-batched"
+    "postprocess=box-offset-flipped,postprocess=nms-torchvision-batched,pyramid=cv2-area,"
+    "postprocess=mask-paste-nearest"
 )
 
 
@@ -108,6 +109,9 @@ def test_detection_bench_agreement_and_annotations(tmp_path: Path) -> None:
     skipped = {s["noise"]: s for s in document["not_evaluated"]}
     assert "data-dependent shapes" in skipped["backend=tensorrt"]["reason"]
     assert "already runs" in skipped["postprocess=nms-torchvision-batched"]["reason"]
+    assert "FasterRCNN has no image pyramid" in skipped["pyramid=cv2-area"]["reason"]
+    assert "no instance masks" in skipped["postprocess=mask-paste-nearest"]["reason"]
+    assert all(row["masks"] is None for row in rows.values())  # boxes only
     # Stored compactly and recomputable: the store's blobs are the scored detections.
     table = outcome.evaluation.predictions[REFERENCE.key]
     found = decode_detections(table[0])

@@ -113,6 +113,22 @@ def test_mtcnn_pyramid_resizer_moves_the_box(mtcnn, astronaut: torch.Tensor) -> 
     assert mtcnn.pyramid_resizer is None
 
 
+def test_the_pyramid_noise_patches_a_copy_of_a_packed_mtcnn(mtcnn) -> None:
+    from sysnoise.detection.packed import PackedDetector
+    from sysnoise.errors import SysnoiseError
+    from sysnoise.noises.pyramid import patch_pyramid, pyramid_reason
+
+    packed = PackedDetector(mtcnn)
+    patched = patch_pyramid(packed, "cv2-area")
+    assert patched.detector.pyramid_resizer == "cv2-area" and mtcnn.pyramid_resizer is None
+    assert patched.detector.pnet is mtcnn.pnet  # weights shared
+    assert patch_pyramid(packed, "model") is packed and pyramid_reason(packed, "cv2-area") is None
+    with pytest.raises(SysnoiseError, match="unknown pyramid resizer 'area'; valid: model, pil-"):
+        patch_pyramid(packed, "area")
+    with pytest.raises(SysnoiseError, match="Linear has no image pyramid"):
+        patch_pyramid(torch.nn.Linear(2, 2), "cv2-area")
+
+
 def test_mtcnn_bench_on_real_photos(tmp_path, mtcnn) -> None:
     """MTCNN through bench on a real photo with a face: its own NMS swapped for ONNX Runtime's
     keeps every face; the modern box offset in its refinement stages moves them."""
@@ -126,7 +142,8 @@ def test_mtcnn_bench_on_real_photos(tmp_path, mtcnn) -> None:
     (folder / "grace_hopper.jpg").write_bytes((matplotlib_images / "grace_hopper.jpg").read_bytes())
     config = BenchConfig(
         data=folder,
-        noises="postprocess=nms-onnxruntime,postprocess=box-offset-flipped,postprocess=topk-first",
+        noises="postprocess=nms-onnxruntime,postprocess=box-offset-flipped,postprocess=topk-first,"
+        "pyramid=pil-bilinear",
         out_dir=tmp_path / "out",
         cache_dir=tmp_path / "cache",
         progress=False,
@@ -141,3 +158,8 @@ def test_mtcnn_bench_on_real_photos(tmp_path, mtcnn) -> None:
     assert offset["detections"]["stayed"] == 1 and offset["scores"]["map"] < 1.0
     skipped = {s["noise"]: s["reason"] for s in document["not_evaluated"]}
     assert "no top-k" in skipped["postprocess=topk-first"]
+    # Pillow's bilinear instead of MTCNN's own area interpolation for its pyramid and crops.
+    pyramid = rows["pyramid=pil-bilinear"]
+    assert pyramid["category"] == "resize" and pyramid["input_max_abs_diff"] == 0
+    assert pyramid["model_side"] == "torch-fp32+pyramid=pil-bilinear"
+    assert pyramid["detections"]["stayed"] == 1 and pyramid["scores"]["map"] < 1.0

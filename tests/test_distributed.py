@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from sysnoise.distributed import Shard, merge_evaluations
 from sysnoise.engine import EngineOptions, evaluate
@@ -39,6 +41,31 @@ def test_every_image_is_in_exactly_one_slice_in_order():
             assert all(a[1] == b[0] for a, b in zip(slices, slices[1:], strict=False))
             sizes = [stop - start for start, stop in slices]
             assert max(sizes) - min(sizes) <= 1
+
+
+def test_ranks_share_the_images_by_estimated_cost_whatever_their_order(tmp_path):
+    # nine small images, then three large ones, as a folder of scans then photos would be
+    small, large = _jpeg(32), _jpeg(800)
+    files = {f"{k:02d}.jpg": small if k < 9 else large for k in range(12)}
+    files["13.jpg"] = b"not an image"  # counted as an image's fixed part
+    dataset = write_dataset(tmp_path, files)
+    for world in (1, 2, 3, 5):
+        shares = [Shard(rank, world).positions(dataset) for rank in range(world)]
+        assert sorted(i for share in shares for i in share) == list(range(13))
+        assert all(share == sorted(share) for share in shares)
+        assert shares == [Shard(rank, world).positions(dataset) for rank in range(world)]
+    one, two = (Shard(rank, 2).positions(dataset) for rank in range(2))
+    assert [i for i in one if i >= 9 and i != 12] == [9, 11] and 10 in two
+    assert len(one) < len(two)  # the rank with two large images takes fewer small ones
+    assert [r.image_id for r in Shard(1, 2).select(dataset).records] == [
+        "00.jpg", "01.jpg", "02.jpg", "04.jpg", "06.jpg", "08.jpg", "10.jpg",
+    ]  # fmt: skip
+
+
+def _jpeg(side: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (90, 120, 30)).save(buffer, "JPEG")
+    return buffer.getvalue()
 
 
 def test_each_rank_has_its_own_store_and_one_process_keeps_the_usual_one(tmp_path):
@@ -70,6 +97,8 @@ def test_merged_slices_equal_the_single_process_evaluation(tmp_path):
     whole = run(dataset, "whole.sqlite")
     world = 3
     parts = [run(Shard(r, world).select(dataset), f"rank{r}.sqlite") for r in range(world)]
+    joined = [image_id for part in parts for image_id in part.image_ids]
+    assert sorted(joined) == whole.image_ids != joined  # shares by cost, not slices
     merged = merge_evaluations(parts)
     assert merged.image_ids == whole.image_ids
     assert merged.image_hashes == whole.image_hashes
@@ -79,7 +108,7 @@ def test_merged_slices_equal_the_single_process_evaluation(tmp_path):
         np.testing.assert_array_equal(merged.top5[key], whole.top5[key])
         np.testing.assert_array_equal(merged.max_abs_diff[key], whole.max_abs_diff[key])
         np.testing.assert_array_equal(merged.mse[key], whole.mse[key])
-        assert merged.errors[key] == whole.errors[key]
+        assert list(merged.errors[key].items()) == list(whole.errors[key].items())
     assert any(whole.errors[key] for key in whole.errors)  # the truncated file fails somewhere
     assert merged.forwards == sum(p.forwards for p in parts)
 

@@ -129,7 +129,8 @@ def fcn_run(tmp_path_factory) -> tuple[dict, Path]:
     source = TorchvisionSegmentationSource.open("fcn_resnet50", reference=SMALL)
     config = BenchConfig(
         data=root,
-        noises="upsample=nearest,ceil_mode=flipped,resize=pil-nearest,decoder=cv2",
+        noises="upsample=nearest,ceil_mode=flipped,resize=pil-nearest,decoder=cv2,"
+        "postprocess=nms-onnxruntime,pyramid=cv2-area",
         weights=_seeded_weights("fcn_resnet50", tmp / "fcn.pth"),
         out_dir=tmp / "out",
         cache_dir=tmp / "cache",

@@ -99,6 +99,7 @@ def test_sysnoise_suite_covers_every_category_and_stacks_the_combined_steps():
         "colour",
         "ceil_mode",
         "upsample",
+        "postprocess",
         "precision",
         "backend",
         "combined",
@@ -124,6 +125,17 @@ def test_model_side_fields_are_categorised_by_what_they_change():
     assert Noise("x", {"precision": "bf16"}).category_for(REFERENCE) == "precision"
     assert Noise("x", {"colour": "yuv420-bt601-full"}).category_for(REFERENCE) == "colour"
     assert Noise("x", {"ceil_mode": "flipped"}).category_for(REFERENCE) == "ceil_mode"
+    assert Noise("x", {"pyramid": "cv2-area"}).category_for(REFERENCE) == "resize"
+
+
+def test_a_pyramid_resizer_is_a_model_side_stored_only_when_set():
+    from sysnoise.noises.noise_names import parse_noise
+
+    noisy = parse_noise("pyramid=cv2-linear").apply(REFERENCE)
+    assert noisy.model_side.label == "torch-fp32+pyramid=cv2-linear"
+    assert noisy.pixel_side == REFERENCE.pixel_side and noisy.key != REFERENCE.key
+    assert "pyramid" not in REFERENCE.to_dict() and noisy.to_dict()["pyramid"] == "cv2-linear"
+    assert Pipeline.from_dict(noisy.to_dict()) == noisy
 
 
 def test_the_cache_key_covers_every_field_and_the_key_version(monkeypatch):
@@ -151,3 +163,14 @@ def test_a_pipeline_is_its_pixel_side_and_its_model_side():
     other_decoder = noisy.with_changes(decoder="pyav").pixel_side
     assert other_decoder != noisy.pixel_side
     assert other_decoder.after_decoding == noisy.pixel_side.after_decoding
+
+
+def test_the_sysnoise_suite_resolves_on_a_detection_reference():
+    """Under the detection protocol `crop_size` caps the longer side: another protocol resizes
+    the whole image to `resize_size`, so the cap follows it."""
+    detection = Pipeline(resize_size=512, crop_size=1024, resize_protocol="shorter-capped")
+    noises = {noise.name: pipeline for noise, pipeline in SUITES.get("sysnoise").resolve(detection)}
+    squash = noises["resize=squash"]
+    assert (squash.resize_protocol, squash.resize_size, squash.crop_size) == ("squash", 512, 512)
+    assert noises["resize=cv2-linear"].crop_size == 1024  # the protocol stays: so does the cap
+    assert {"postprocess", "pyramid"} <= {f for n in noises.values() for f in n.to_dict()}

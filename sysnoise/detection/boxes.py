@@ -10,11 +10,13 @@ import numpy as np
 @dataclass(frozen=True)
 class Detections:
     """One image's detections: `boxes` N x 4 (x1, y1, x2, y2, pixels of the original image),
-    `scores` N, `labels` N (category ids)."""
+    `scores` N, `labels` N (category ids); `masks`, for instance-segmentation models, N COCO RLEs
+    (`sysnoise.detection.masks.encode_masks`, at the size of the image the model saw)."""
 
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
+    masks: tuple[dict, ...] | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -26,6 +28,10 @@ class Detections:
                 f"detections need as many boxes, scores and labels: "
                 f"{len(self.boxes)}, {len(self.scores)}, {len(self.labels)}"
             )
+        if self.masks is not None:
+            object.__setattr__(self, "masks", tuple(self.masks))
+            if len(self.masks) != len(self.boxes):
+                raise ValueError(f"{len(self.masks)} masks for {len(self.boxes)} detections")
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -33,7 +39,8 @@ class Detections:
     def above(self, threshold: float) -> Detections:
         """The detections whose score is at least `threshold`."""
         keep = self.scores >= threshold
-        return Detections(self.boxes[keep], self.scores[keep], self.labels[keep])
+        masks = None if self.masks is None else tuple(np.array(self.masks, dtype=object)[keep])
+        return Detections(self.boxes[keep], self.scores[keep], self.labels[keep], masks)
 
     @classmethod
     def empty(cls) -> Detections:
@@ -51,6 +58,7 @@ class GroundTruth:
     labels: np.ndarray
     areas: np.ndarray | None = None
     crowd: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    masks: tuple[dict, ...] | None = None  # COCO RLEs, where the objects have masks
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
@@ -69,7 +77,7 @@ class GroundTruth:
     @classmethod
     def from_detections(cls, detections: Detections) -> GroundTruth:
         """Detections taken as the objects that are there (agreement with a reference)."""
-        return cls(detections.boxes, detections.labels)
+        return cls(detections.boxes, detections.labels, masks=detections.masks)
 
 
 def box_areas(boxes: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""COCO box metrics through pycocotools: mAP, AP50, AP75, their paired deltas and intervals.
+"""COCO box and mask metrics through pycocotools: mAP, AP50, AP75, paired deltas and intervals.
 
 `CocoEvaluation` runs pycocotools' per-image matching once (`COCOeval.evaluate`) and scores any
 multiset of its images by accumulating only those (`COCOeval.accumulate`), so a bootstrap
@@ -44,7 +44,8 @@ class CocoEvaluation:
     """Detections matched to ground truth image by image, scored on any resample of the images.
 
     `truth[i]` and `detections[i]` belong to the same image; `categories` are the category ids
-    that count (default: every label in the ground truth or the detections).
+    that count (default: every label in the ground truth or the detections). `iou_type` "segm"
+    matches masks (COCO RLEs of the same size on both sides) instead of boxes.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class CocoEvaluation:
         truth: Sequence[GroundTruth],
         detections: Sequence[Detections],
         categories: Sequence[int] | None = None,
+        iou_type: str = "bbox",
     ) -> None:
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
@@ -63,13 +65,16 @@ class CocoEvaluation:
             categories = sorted({int(c) for c in np.concatenate([np.zeros(0, int), *labels])})
         self.images = len(truth)
         gt, dt = COCO(), COCO()
-        gt.dataset = _truth_dataset(truth, categories)
-        dt.dataset = {**_detections_dataset(detections), "categories": gt.dataset["categories"]}
+        gt.dataset = _truth_dataset(truth, categories, iou_type == "segm")
+        dt.dataset = {
+            **_detections_dataset(detections, iou_type == "segm"),
+            "categories": gt.dataset["categories"],
+        }
         dt.dataset["images"] = gt.dataset["images"]
         with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
             gt.createIndex()
             dt.createIndex()
-            self._eval = COCOeval(gt, dt, iouType="bbox")
+            self._eval = COCOeval(gt, dt, iouType=iou_type)
             # Only what mAP, AP50 and AP75 read: every object size, 100 detections per image
             # (COCO's small/medium/large and 1/10-detection variants cost 12x the time).
             self._eval.params.areaRng, self._eval.params.areaRngLbl = [[0, 1e10]], ["all"]
@@ -184,11 +189,16 @@ def _deltas(reference: CocoEvaluation, noisy: CocoEvaluation, sample: np.ndarray
     )
 
 
-def _truth_dataset(truth: Sequence[GroundTruth], categories: Sequence[int]) -> dict:
+def _truth_dataset(truth: Sequence[GroundTruth], categories: Sequence[int], masks: bool) -> dict:
     annotations = []
+    images = []
     for image, objects in enumerate(truth):
-        for box, label, area, crowd in zip(
-            objects.boxes, objects.labels, objects.areas, objects.crowd, strict=True
+        rles = objects.masks if masks else None
+        if masks and rles is None:
+            raise ValueError(f"mask scores need masks for every image's objects (image {image})")
+        images.append({"id": image, **(_image_size(rles) if masks else {})})
+        for index, (box, label, area, crowd) in enumerate(
+            zip(objects.boxes, objects.labels, objects.areas, objects.crowd, strict=True)
         ):
             annotations.append(
                 {
@@ -198,19 +208,24 @@ def _truth_dataset(truth: Sequence[GroundTruth], categories: Sequence[int]) -> d
                     "bbox": _xywh(box),
                     "area": float(area),
                     "iscrowd": int(crowd),
+                    **({"segmentation": rles[index]} if masks else {}),
                 }
             )
     return {
-        "images": [{"id": i} for i in range(len(truth))],
+        "images": images,
         "categories": [{"id": int(c)} for c in categories],
         "annotations": annotations,
     }
 
 
-def _detections_dataset(detections: Sequence[Detections]) -> dict:
+def _detections_dataset(detections: Sequence[Detections], masks: bool) -> dict:
     annotations = []
     for image, found in enumerate(detections):
-        for box, score, label in zip(found.boxes, found.scores, found.labels, strict=True):
+        if masks and found.masks is None:
+            raise ValueError(f"mask scores need every image's detections with masks ({image})")
+        for index, (box, score, label) in enumerate(
+            zip(found.boxes, found.scores, found.labels, strict=True)
+        ):
             xywh = _xywh(box)
             annotations.append(
                 {
@@ -221,9 +236,16 @@ def _detections_dataset(detections: Sequence[Detections]) -> dict:
                     "area": xywh[2] * xywh[3],
                     "score": float(score),
                     "iscrowd": 0,
+                    **({"segmentation": found.masks[index]} if masks else {}),
                 }
             )
     return {"annotations": annotations}
+
+
+def _image_size(rles: Sequence[dict]) -> dict:
+    # pycocotools reads an image's height and width for every mask it converts
+    height, width = rles[0]["size"] if rles else (1, 1)
+    return {"height": int(height), "width": int(width)}
 
 
 def _xywh(box: np.ndarray) -> list[float]:

@@ -68,6 +68,16 @@ class DetectionReference(_Block):
     ap75: Fraction | None = None
 
 
+class MaskScores(_Block):
+    """An instance-segmentation model's masks: COCO mask mAP/AP50/AP75 against the reference
+    pipeline's own masks at the agreement threshold, the reference's on the same images, and
+    the paired deltas."""
+
+    scores: DetectionScores
+    ref_scores: DetectionScores
+    deltas: DetectionDeltas
+
+
 class DetectionRow(Row):
     """One noise on the images both pipelines processed: its scores, the reference's on the
     same images, the paired deltas, and how many detections moved."""
@@ -83,6 +93,7 @@ class DetectionRow(Row):
     input_psnr_db: float | None
     identical_input_rate: Fraction | None
     errors: ErrorSummary
+    masks: MaskScores | None = None  # models with instance masks (Mask R-CNN)
 
 
 class DetectionDocument(TypedDocument):

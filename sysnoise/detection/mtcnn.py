@@ -72,8 +72,8 @@ class MTCNNDetector(nn.Module):
     image's pixels.
 
     `postprocess` holds the post-processing noise settings (NMS implementation, NMS order, box
-    offset; "model" for MTCNN's own) and `pyramid_resizer` a resizer name (None: MTCNN's area
-    interpolation), both applied during `forward`.
+    offset, mask paste; "model" for MTCNN's own) and `pyramid_resizer` a resizer name (None:
+    MTCNN's area interpolation), both applied during `forward`.
     """
 
     family = "mtcnn"
@@ -92,7 +92,7 @@ class MTCNNDetector(nn.Module):
         self.min_face_size = min_face_size
         self.thresholds = list(thresholds)
         self.factor = factor
-        self.postprocess: tuple[str, str, str] = ("model", "model", "model")
+        self.postprocess: tuple[str, ...] = ("model", "model", "model", "model")
         self.pyramid_resizer: str | None = None
         # The P-, R- and O-Net as another backend runs them (sysnoise.detection.net_backends).
         self.nets: tuple[Any, Any, Any] | None = None

@@ -133,7 +133,7 @@ class DetectorNetsBackend(Backend):
         from sysnoise.backends.onnxruntime_backend import OPTIMIZATION_LEVELS, session_providers
         from sysnoise.detection.onnx_detector import OPSET, OnnxDetectorModel, cached_onnx_detector
 
-        if tuple(detector.postprocess) != ("model", "model", "model"):
+        if any(setting != "model" for setting in detector.postprocess):
             raise BackendUnavailable(
                 f"{self.name}: the exported detector runs the graph's own NMS and box decoding; "
                 "post-processing noises apply to the torch detector"

@@ -5,7 +5,9 @@ or an `MTCNNDetector` so that a (N, 3, H, W) batch of pixels in [0, 1] (the dete
 pipelines normalise with mean 0 and std 1) gives a (N, K, 6) tensor of rows (x1, y1, x2, y2,
 score, label) with the box corners as fractions of the input's width and height, padded with
 label -1. Fractions map back to any image size exactly (the pipeline's resize scales each axis),
-and IoU, hence COCO AP over all areas, is the same in fractions as in pixels.
+and IoU, hence COCO AP over all areas, is the same in fractions as in pixels. A detector with
+instance masks adds columns after the six: each row's mask as the characters of its COCO RLE
+(at the input's size), padded with 0.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ class PackedDetector(nn.Module):
             images = list(batch)
         found = self.detector(images)
         rows = max((len(f) for f in found), default=0)
-        packed = torch.zeros(len(found), rows, COLUMNS)
+        masks = [rle_codes(f.masks) for f in found if f.masks is not None]
+        extra = max((m.shape[1] for m in masks), default=0)
+        packed = torch.zeros(len(found), rows, COLUMNS + extra)
         packed[:, :, 5] = -1
         scale = np.float32([width, height, width, height])
         for index, detections in enumerate(found):
@@ -58,10 +62,39 @@ class PackedDetector(nn.Module):
             packed[index, :count, :4] = torch.from_numpy(detections.boxes / scale)
             packed[index, :count, 4] = torch.from_numpy(detections.scores)
             packed[index, :count, 5] = torch.from_numpy(detections.labels.astype(np.float32))
+            if detections.masks is not None:
+                codes = rle_codes(detections.masks)
+                packed[index, :count, COLUMNS : COLUMNS + codes.shape[1]] = torch.from_numpy(codes)
         return packed
 
 
-def unpack(rows: np.ndarray) -> Detections:
-    """One image's (K, 6) packed rows as Detections (boxes as fractions of the input)."""
+def unpack(rows: np.ndarray, size: tuple[int, int] | None = None) -> Detections:
+    """One image's (K, 6 + mask columns) packed rows as Detections (boxes as fractions of the
+    input); masks, where there are mask columns, as RLEs of an input of `size` (height, width)."""
     kept = rows[rows[:, 5] >= 0]
-    return Detections(kept[:, :4], kept[:, 4], kept[:, 5].astype(np.int64))
+    masks = None
+    if rows.shape[1] > COLUMNS:
+        if size is None:
+            raise ValueError("packed masks need the input's size")
+        masks = rles_of(kept[:, COLUMNS:], size)
+    return Detections(kept[:, :4], kept[:, 4], kept[:, 5].astype(np.int64), masks)
+
+
+def rle_codes(rles: tuple[dict, ...]) -> np.ndarray:
+    """RLEs' `counts` text as rows of character codes (float32), padded with 0."""
+    texts = [rle["counts"].encode("ascii") for rle in rles]
+    codes = np.zeros((len(texts), max((len(t) for t in texts), default=0)), dtype=np.float32)
+    for row, text in enumerate(texts):
+        codes[row, : len(text)] = np.frombuffer(text, dtype=np.uint8)
+    return codes
+
+
+def rles_of(codes: np.ndarray, size: tuple[int, int]) -> tuple[dict, ...]:
+    """The RLEs of `rle_codes` rows, each of a (height, width) `size` mask."""
+    return tuple(
+        {
+            "size": [int(size[0]), int(size[1])],
+            "counts": bytes(row[row > 0].astype(np.uint8)).decode(),
+        }
+        for row in codes
+    )

@@ -23,6 +23,7 @@ from sysnoise.detection.coco_metrics import (
     paired_deltas,
 )
 from sysnoise.detection.document import DetectionDocument
+from sysnoise.detection.masks import rles_at
 from sysnoise.metrics import category_summary, psnr
 from sysnoise.results import _first_errors
 from sysnoise.tasks.dense_document import shared_blocks
@@ -99,7 +100,8 @@ def detection_document(
 
 def detection_frame(run: RunInputs, evaluation: Evaluation) -> Any:
     """One row per image: its id and hash, and per pipeline the detections as JSON rows
-    [x1, y1, x2, y2, score, label] (boxes as fractions of the model input; empty: none)."""
+    [x1, y1, x2, y2, score, label] (boxes as fractions of the model input; empty: none), with
+    each detection's mask (COCO RLE, at the model input's size) last for models with masks."""
     import pandas as pd
 
     columns: dict[str, Any] = {"image_id": evaluation.image_ids, "sha256": evaluation.image_hashes}
@@ -145,6 +147,7 @@ def _noise_scores(
             "delta_map": None,
             "detections": None,
             "flip_rate": None,
+            "masks": None,
         }
     against = truth if truth is not None else agreement_truth(reference)
     categories = sorted({int(c) for d in (*reference, *noisy, *against) for c in d.labels})
@@ -161,7 +164,39 @@ def _noise_scores(
         },
         "delta_map": deltas["map"].delta,  # what the categories summarise
         **detection_changes(reference, noisy, AGREEMENT_THRESHOLD),
+        "masks": _mask_scores(reference, noisy, resamples),
     }
+
+
+def _mask_scores(
+    reference: list[Detections], noisy: list[Detections], resamples: int
+) -> dict[str, Any] | None:
+    """COCO mask mAP/AP50/AP75 against the reference's own masks at the agreement threshold,
+    with the paired deltas; None for detectors without masks."""
+    if any(d.masks is None for d in (*reference, *noisy)):
+        return None
+    against = agreement_truth(reference)
+    aligned = [
+        Detections(d.boxes, d.scores, d.labels, rles_at(d.masks, _mask_size(r)))
+        for d, r in zip(noisy, reference, strict=True)
+    ]
+    categories = sorted({int(c) for d in (*reference, *aligned) for c in d.labels})
+    ref_eval = CocoEvaluation(against, reference, categories, iou_type="segm")
+    noisy_eval = CocoEvaluation(against, aligned, categories, iou_type="segm")
+    scores, ref_scores = noisy_eval.scores(), ref_eval.scores()
+    deltas = paired_deltas(ref_eval, noisy_eval, resamples)
+    return {
+        "scores": {m: scores.get(m) for m in METRICS},
+        "ref_scores": {m: ref_scores.get(m) for m in METRICS},
+        "deltas": {
+            m: {"delta": d.delta, "ci": None if d.low is None else [d.low, d.high]}
+            for m, d in deltas.items()
+        },
+    }
+
+
+def _mask_size(detections: Detections) -> list[int]:
+    return list(detections.masks[0]["size"]) if detections.masks else []
 
 
 def _matched(before: Detections, after: Detections) -> int:
@@ -191,7 +226,10 @@ def _json_rows(detections: Detections) -> str:
     rows = np.column_stack(
         [detections.boxes, detections.scores, detections.labels.astype(np.float32)]
     )
-    return json.dumps(np.round(rows.astype(np.float64), 5).tolist(), separators=(",", ":"))
+    listed = np.round(rows.astype(np.float64), 5).tolist()
+    if detections.masks is not None:  # each row ends with its mask's COCO RLE
+        listed = [[*row, rle] for row, rle in zip(listed, detections.masks, strict=True)]
+    return json.dumps(listed, separators=(",", ":"))
 
 
 def _input_difference(evaluation: Evaluation, key: str, valid: np.ndarray) -> dict[str, Any]:

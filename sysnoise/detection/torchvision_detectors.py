@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from sysnoise.detection.boxes import Detections
+from sysnoise.detection.masks import encode_masks
 from sysnoise.detection.resize import DetectionResize, scale_boxes
 from sysnoise.errors import SysnoiseError, UnknownNameError
 
@@ -90,8 +91,9 @@ class TorchvisionDetector(nn.Module):
     `resize` and returns one `Detections` per image, in the original image's pixels.
 
     `postprocess` holds the post-processing noise settings (NMS implementation, NMS order, box
-    offset; "model" for the model's own), applied during `forward` by
-    `sysnoise.noises.postprocess`.
+    offset, mask paste; "model" for the model's own), applied during `forward` by
+    `sysnoise.noises.postprocess`. A model with a mask head (Mask R-CNN) also returns each
+    detection's mask as a COCO RLE at the input's size (`has_masks`).
     """
 
     family = "torchvision"
@@ -101,7 +103,13 @@ class TorchvisionDetector(nn.Module):
         self.model = model
         self.resize = DetectionResize.of(model.transform)
         model.transform.resize = _keep_size  # the pipeline resized the images already
-        self.postprocess: tuple[str, str, str] = ("model", "model", "model")
+        self.postprocess: tuple[str, ...] = ("model", "model", "model", "model")
+
+    @property
+    def has_masks(self) -> bool:
+        """Whether the model predicts instance masks."""
+        heads = getattr(self.model, "roi_heads", None)
+        return heads is not None and heads.has_mask()
 
     def forward(
         self, images: list[Any], original_sizes: list[tuple[int, int]] | None = None
@@ -115,11 +123,15 @@ class TorchvisionDetector(nn.Module):
         found = []
         for image, size, output in zip(images, sizes, outputs, strict=True):
             boxes = output["boxes"].detach().float().cpu().numpy()
+            masks = None
+            if "masks" in output:
+                masks = encode_masks(output["masks"].detach().float().cpu().numpy())
             found.append(
                 Detections(
                     scale_boxes(boxes, tuple(image.shape[-2:]), tuple(size)),
                     output["scores"].detach().float().cpu().numpy(),
                     output["labels"].detach().cpu().numpy().astype(np.int64),
+                    masks,
                 )
             )
         return found

@@ -52,14 +52,15 @@ class DetectionTask(DenseTask):
         check: Callable[[np.ndarray], None],
     ) -> list[Any]:
         packed = runner.infer(model_side, normalise_with_table(crops, table))
-        if packed.ndim != 3 or packed.shape[0] != len(crops) or packed.shape[2] != 6:
+        if packed.ndim != 3 or packed.shape[0] != len(crops) or packed.shape[2] < 6:
             raise SysnoiseError(
-                f"a detection model must return (N, K, 6) rows, got {packed.shape}; "
+                f"a detection model must return (N, K, 6) rows (and mask columns), got "
+                f"{packed.shape}; "
                 "wrap it in sysnoise.detection.packed.PackedDetector"
             )
         if not np.isfinite(packed).all():
             raise SysnoiseError(f"{model_side} gave non-finite boxes or scores")
-        return [encode_detections(unpack(rows)) for rows in packed]
+        return [encode_detections(unpack(rows, crops.shape[1:3])) for rows in packed]
 
     def document(self, run: RunInputs, evaluation: Evaluation) -> TypedDocument:
         from sysnoise.detection.scoring import detection_document
@@ -80,15 +81,35 @@ class DetectionTask(DenseTask):
 
 
 def encode_detections(detections: Detections) -> bytes:
-    """One image's detections as compressed arrays (see `decode_detections`)."""
+    """One image's detections as compressed arrays (see `decode_detections`); masks, where
+    there are any, as their RLE texts joined, with each text's length and the mask size."""
+    masks = {}
+    if detections.masks is not None:
+        texts = [rle["counts"].encode("ascii") for rle in detections.masks]
+        size = detections.masks[0]["size"] if texts else [0, 0]
+        masks = {
+            "mask_counts": np.frombuffer(b"".join(texts), dtype=np.uint8),
+            "mask_lengths": np.array([len(t) for t in texts], dtype=np.int64),
+            "mask_size": np.array(size, dtype=np.int64),
+        }
     return encode_arrays(
         boxes=detections.boxes.astype(np.float32),
         scores=detections.scores.astype(np.float32),
         labels=detections.labels.astype(np.int64),
+        **masks,
     )
 
 
 def decode_detections(data: bytes) -> Detections:
     """The detections of `encode_detections`."""
     arrays = decode_arrays(data)
-    return Detections(arrays["boxes"], arrays["scores"], arrays["labels"])
+    masks = None
+    if "mask_counts" in arrays:
+        text = arrays["mask_counts"].tobytes()
+        ends = np.cumsum(arrays["mask_lengths"])
+        size = [int(v) for v in arrays["mask_size"]]
+        masks = tuple(
+            {"size": size, "counts": text[end - length : end].decode()}
+            for end, length in zip(ends, arrays["mask_lengths"], strict=True)
+        )
+    return Detections(arrays["boxes"], arrays["scores"], arrays["labels"], masks)
