@@ -174,6 +174,16 @@ def model_category_heatmap(
     )
 
 
+def _inapplicable_to_all(entries: list[dict[str, Any]]) -> set[str]:
+    """Noises that every entry lists as not applicable to its model (a detector's post-processing
+    on classifiers): no machine could fill their column."""
+    per_entry = [
+        {s["noise"] for s in e.get("not_evaluated") or [] if s.get("status") == "not applicable"}
+        for e in entries
+    ]
+    return set.intersection(*per_entry) if per_entry else set()
+
+
 def model_noise_heatmap(
     entries: list[dict[str, Any]], links: list[str], max_noises: int = MAX_NOISE_COLUMNS
 ) -> Heatmap | None:
@@ -185,6 +195,8 @@ def model_noise_heatmap(
         for item in [*entry["rows"], *(entry.get("not_evaluated") or [])]:
             if item.get("category") and item["category"] != COMBINED:
                 category.setdefault(item["noise"], item["category"])
+    for noise in _inapplicable_to_all(entries):
+        category.pop(noise, None)  # no model here can have it measured; each entry page lists it
     if not entries or not category or len(category) > max_noises:
         return None
     order = [n for e in entries for n in e.get("suite", {}).get("noises", []) if n in category]
