@@ -151,18 +151,10 @@ def _noise_scores(
         }
     against = truth if truth is not None else agreement_truth(reference)
     categories = sorted({int(c) for d in (*reference, *noisy, *against) for c in d.labels})
-    ref_eval = CocoEvaluation(against, reference, categories)
-    noisy_eval = CocoEvaluation(against, noisy, categories)
-    scores, ref_scores = noisy_eval.scores(), ref_eval.scores()
-    deltas = paired_deltas(ref_eval, noisy_eval, resamples)
+    scored = _scored(against, reference, noisy, categories, resamples, "bbox")
     return {
-        "scores": {m: scores.get(m) for m in METRICS},
-        "ref_scores": {m: ref_scores.get(m) for m in METRICS},
-        "deltas": {
-            m: {"delta": d.delta, "ci": None if d.low is None else [d.low, d.high]}
-            for m, d in deltas.items()
-        },
-        "delta_map": deltas["map"].delta,  # what the categories summarise
+        **scored,
+        "delta_map": scored["deltas"]["map"]["delta"],  # what the categories summarise
         **detection_changes(reference, noisy, AGREEMENT_THRESHOLD),
         "masks": _mask_scores(reference, noisy, resamples),
     }
@@ -181,8 +173,20 @@ def _mask_scores(
         for d, r in zip(noisy, reference, strict=True)
     ]
     categories = sorted({int(c) for d in (*reference, *aligned) for c in d.labels})
-    ref_eval = CocoEvaluation(against, reference, categories, iou_type="segm")
-    noisy_eval = CocoEvaluation(against, aligned, categories, iou_type="segm")
+    return _scored(against, reference, aligned, categories, resamples, "segm")
+
+
+def _scored(
+    against: list[Detections],
+    reference: list[Detections],
+    noisy: list[Detections],
+    categories: list[int],
+    resamples: int,
+    iou_type: str,
+) -> dict[str, Any]:
+    """COCO mAP/AP50/AP75 of both pipelines against `against`, with the paired deltas."""
+    ref_eval = CocoEvaluation(against, reference, categories, iou_type=iou_type)
+    noisy_eval = CocoEvaluation(against, noisy, categories, iou_type=iou_type)
     scores, ref_scores = noisy_eval.scores(), ref_eval.scores()
     deltas = paired_deltas(ref_eval, noisy_eval, resamples)
     return {
