@@ -87,9 +87,8 @@ def detection_document(base: Path, annotated: bool) -> dict:
     return _plain(run_bench(config, _detection_source()).document)
 
 
-@functools.cache
-def _detection_source() -> Any:
-    """One detector for every run, so the second run reads the first one's predictions."""
+def tiny_detection_source(detections_per_img: int) -> Any:
+    """A seeded tiny Faster R-CNN (4 classes, 96-128 px) as a source under DETECTION_REFERENCE."""
     from sysnoise.detection.torchvision_detectors import random_detector
     from sysnoise.sources.detection_source import DetectionSource
 
@@ -101,10 +100,16 @@ def _detection_source() -> Any:
         max_size=128,
         rpn_pre_nms_top_n_test=200,
         rpn_post_nms_top_n_test=100,
-        box_detections_per_img=5,
+        box_detections_per_img=detections_per_img,
         box_score_thresh=0.0,
     )
     return DetectionSource.from_detector(detector, "tiny-faster-rcnn", DETECTION_REFERENCE)
+
+
+@functools.cache
+def _detection_source() -> Any:
+    """One detector for every run, so the second run reads the first one's predictions."""
+    return tiny_detection_source(5)
 
 
 def _photos(root: Path, labelled: bool) -> None:

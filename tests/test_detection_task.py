@@ -11,22 +11,15 @@ import pytest
 from sysnoise.bench import run_bench
 from sysnoise.config import BenchConfig
 from sysnoise.detection.report import format_detection_report
-from sysnoise.detection.torchvision_detectors import random_detector
 from sysnoise.errors import SysnoiseError
 from sysnoise.pipeline import Pipeline
 from sysnoise.sources.detection_source import DetectionSource, reference_for
 from sysnoise.tasks.detection import DetectionTask, decode_detections
 
+from dense_factory import DETECTION_REFERENCE as REFERENCE
+from dense_factory import tiny_detection_source
 from images import baseline_420, china_jpeg
 
-REFERENCE = Pipeline(
-    resizer="torch-bilinear",
-    resize_size=96,
-    crop_size=128,
-    resize_protocol="shorter-capped",
-    mean=(0.0, 0.0, 0.0),
-    std=(1.0, 1.0, 1.0),
-)
 NOISES = (
     "resize=pil-bilinear,upsample=bilinear,backend=tensorrt,postprocess=nms-onnxruntime,"
     "postprocess=box-offset-flipped,postprocess=nms-torchvision-batched,pyramid=cv2-area,"
@@ -35,18 +28,7 @@ NOISES = (
 
 
 def _source() -> DetectionSource:
-    detector = random_detector(
-        "fasterrcnn_resnet50_fpn",
-        seed=0,
-        num_classes=4,
-        min_size=96,
-        max_size=128,
-        rpn_pre_nms_top_n_test=200,
-        rpn_post_nms_top_n_test=100,
-        box_detections_per_img=20,
-        box_score_thresh=0.0,
-    )
-    return DetectionSource.from_detector(detector, "tiny-faster-rcnn", REFERENCE)
+    return tiny_detection_source(20)
 
 
 def _folder(tmp_path: Path) -> Path:

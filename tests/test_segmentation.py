@@ -26,6 +26,7 @@ from sysnoise.tasks.segmentation_metrics import (
 )
 
 import images
+from dense_factory import TinySegmenter
 
 SMALL = Pipeline(resize_size=64, resize_protocol="shorter", crop_size=0)
 
@@ -191,21 +192,6 @@ def test_a_zoo_segmentation_model_refuses_another_task(tmp_path):
         run_bench(config)
 
 
-class _TinySegmenter(torch.nn.Module):
-    """Seeded conv features at a quarter of the size, upsampled bilinearly to the input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.features = torch.nn.Conv2d(3, 3, 5, stride=4, padding=2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scores = self.features(x)
-        return torch.nn.functional.interpolate(
-            scores, size=x.shape[2:], mode="bilinear", align_corners=False
-        )
-
-
 def test_a_module_runs_as_segmentation_on_onnx_runtime_with_images_of_any_size(tmp_path):
     pytest.importorskip("onnxruntime")
     from sysnoise.sources.module import ModuleSource
@@ -214,7 +200,7 @@ def test_a_module_runs_as_segmentation_on_onnx_runtime_with_images_of_any_size(t
     folder.mkdir()
     (folder / "wide.jpg").write_bytes(images.china_jpeg())  # 640x427
     (folder / "square.jpg").write_bytes(images.baseline_420())  # 512x512
-    source = ModuleSource.from_object(_TinySegmenter(), reference=SMALL, num_classes=3)
+    source = ModuleSource.from_object(TinySegmenter(), reference=SMALL, num_classes=3)
     config = BenchConfig(
         data=folder,
         task="segmentation",
