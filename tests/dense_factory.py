@@ -72,13 +72,11 @@ def detection_document(base: Path, annotated: bool) -> dict:
     or against the reference's own detections."""
     folder = base / "detect"
     if not folder.exists():
-        folder.mkdir(parents=True)
-        (folder / "astronaut.jpg").write_bytes(images.baseline_420())
-        (folder / "china.jpg").write_bytes(images.china_jpeg())
+        detection_photos(folder)
     config = BenchConfig(
         data=folder,
         suite="quick",
-        annotations=_annotations(base) if annotated else None,
+        annotations=coco_annotations(base) if annotated else None,
         out_dir=base / f"out-detect-{annotated}",
         cache_dir=base / "cache",
         progress=False,
@@ -132,7 +130,16 @@ def _photos(root: Path, labelled: bool) -> None:
         palette.save(root / "SegmentationClass" / f"im{index}.png")
 
 
-def _annotations(base: Path) -> Path:
+def detection_photos(folder: Path) -> Path:
+    """`folder` made with two photos, astronaut.jpg (512 x 512) and china.jpg (640 x 427)."""
+    folder.mkdir(parents=True)
+    (folder / "astronaut.jpg").write_bytes(images.baseline_420())
+    (folder / "china.jpg").write_bytes(images.china_jpeg())
+    return folder
+
+
+def coco_annotations(base: Path) -> Path:
+    """`base`/instances.json: one box on each of `detection_photos`' images, categories 1-3."""
     path = base / "instances.json"
     listed = [
         {"id": 1, "file_name": "astronaut.jpg", "height": 512, "width": 512},

@@ -75,23 +75,12 @@ def test_mask_rcnn_through_bench_scores_masks_against_the_reference(tmp_path) ->
     from sysnoise.config import BenchConfig
     from sysnoise.detection.torchvision_detectors import random_detector
     from sysnoise.leaderboard.validate import validate
-    from sysnoise.pipeline import Pipeline
     from sysnoise.sources.detection_source import DetectionSource
 
-    from images import baseline_420, china_jpeg
+    from dense_factory import DETECTION_REFERENCE as reference
+    from dense_factory import detection_photos
 
-    folder = tmp_path / "images"
-    folder.mkdir()
-    (folder / "astronaut.jpg").write_bytes(baseline_420())
-    (folder / "china.jpg").write_bytes(china_jpeg())
-    reference = Pipeline(
-        resizer="torch-bilinear",
-        resize_size=96,
-        crop_size=128,
-        resize_protocol="shorter-capped",
-        mean=(0.0, 0.0, 0.0),
-        std=(1.0, 1.0, 1.0),
-    )
+    folder = detection_photos(tmp_path / "images")
     detector = random_detector(
         "maskrcnn_resnet50_fpn",
         seed=0,

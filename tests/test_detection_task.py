@@ -17,8 +17,7 @@ from sysnoise.sources.detection_source import DetectionSource, reference_for
 from sysnoise.tasks.detection import DetectionTask, decode_detections
 
 from dense_factory import DETECTION_REFERENCE as REFERENCE
-from dense_factory import tiny_detection_source
-from images import baseline_420, china_jpeg
+from dense_factory import coco_annotations, detection_photos, tiny_detection_source
 
 NOISES = (
     "resize=pil-bilinear,upsample=bilinear,backend=tensorrt,postprocess=nms-onnxruntime,"
@@ -31,34 +30,10 @@ def _source() -> DetectionSource:
     return tiny_detection_source(20)
 
 
-def _folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "images"
-    folder.mkdir()
-    (folder / "astronaut.jpg").write_bytes(baseline_420())
-    (folder / "china.jpg").write_bytes(china_jpeg())
-    return folder
-
-
-def _annotations(tmp_path: Path) -> Path:
-    path = tmp_path / "instances.json"
-    images = [
-        {"id": 1, "file_name": "astronaut.jpg", "height": 512, "width": 512},
-        {"id": 2, "file_name": "china.jpg", "height": 427, "width": 640},
-    ]
-    objects = [
-        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [170, 50, 110, 130]},
-        {"id": 2, "image_id": 2, "category_id": 2, "bbox": [100, 80, 300, 250]},
-    ]
-    categories = [{"id": c, "name": str(c)} for c in (1, 2, 3)]
-    path.write_text(
-        json.dumps({"images": images, "annotations": objects, "categories": categories})
-    )
-    return path
-
-
 def _config(tmp_path: Path, **changes: object) -> BenchConfig:
+    folder = tmp_path / "images"
     fields = {
-        "data": _folder(tmp_path) if not (tmp_path / "images").exists() else tmp_path / "images",
+        "data": folder if folder.exists() else detection_photos(folder),
         "noises": NOISES,
         "out_dir": tmp_path / "out",
         "cache_dir": tmp_path / "cache",
@@ -103,7 +78,7 @@ def test_detection_bench_agreement_and_annotations(tmp_path: Path) -> None:
     report = format_detection_report(document)
     assert "upsample=bilinear" in report and "stayed/lost/new" in report
 
-    again = run_bench(_config(tmp_path, annotations=_annotations(tmp_path)), source)
+    again = run_bench(_config(tmp_path, annotations=coco_annotations(tmp_path)), source)
     assert again.document["run"]["forward_passes"] == 0  # every prediction from the store
     assert again.document["scored_against"] == "annotations"
     assert 0 <= again.document["reference"]["map"] <= 1
@@ -111,7 +86,7 @@ def test_detection_bench_agreement_and_annotations(tmp_path: Path) -> None:
 
 
 def test_annotations_must_cover_the_images(tmp_path: Path) -> None:
-    annotations = _annotations(tmp_path)
+    annotations = coco_annotations(tmp_path)
     document = json.loads(annotations.read_text())
     document["images"] = document["images"][:1]
     document["annotations"] = document["annotations"][:1]
